@@ -1,0 +1,22 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { nativeSchema } from '../config/schema.js';
+
+/** The JSON Schema of the native format, generated from the zod schema (the single source). */
+export function jsonSchema(): object {
+  return {
+    $id: 'https://cplbctl.dev/schema/cplbctl-v1beta1.json',
+    title: 'cplbctl cluster file (cplbctl/v1beta1)',
+    ...z.toJSONSchema(nativeSchema, { io: 'input', target: 'draft-2020-12' }),
+  };
+}
+
+export function registerSchema(program: Command): void {
+  program
+    .command('schema')
+    .description('Print the JSON Schema of the native cluster file format.')
+    .addHelpText('after', '\nExample:\n  cplbctl schema > cplbctl.schema.json')
+    .action(() => {
+      process.stdout.write(JSON.stringify(jsonSchema(), null, 2) + '\n');
+    });
+}

@@ -1,0 +1,127 @@
+/**
+ * load: file → (Cluster | diagnostics). Offline: reads one file and, for keyPath checks, stats
+ * local files. Everything found is returned at once, errors and warnings, each pinned to a line.
+ */
+import { readFileSync } from 'node:fs';
+import { CplbError } from '../errors.js';
+import type { Diagnostic } from './diagnostics.js';
+import { formatDiagnostic } from './diagnostics.js';
+import { parseYaml, positionOf, type ParsedDocument } from './document.js';
+import { buildCluster } from './build.js';
+import type { Reporter, RuleInput } from './rule.js';
+import { RULES } from './rules/index.js';
+import { K0SCTL_API_VERSION, NATIVE_API_VERSION, k0sctlSchema, nativeSchema } from './schema.js';
+import type { Cluster, DocPath } from './types.js';
+import { schemaProblems } from './zod-issues.js';
+
+export interface LoadResult {
+  cluster?: Cluster;
+  diagnostics: Diagnostic[];
+}
+
+export function loadClusterText(text: string, file: string): LoadResult {
+  const parsed = parseYaml(text);
+  const diagnostics: Diagnostic[] = [];
+  const add = (severity: Diagnostic['severity'], rule: string, path: DocPath, message: string, hint?: string, atKey = false) => {
+    const pos = positionOf(parsed, path, atKey);
+    diagnostics.push({ severity, rule, file, line: pos.line, col: pos.col, path, message, hint });
+  };
+
+  for (const e of parsed.syntaxErrors)
+    diagnostics.push({ severity: 'error', rule: 'yaml-syntax', file, ...e.pos, path: [], message: e.message, hint: 'fix the YAML' });
+  if (diagnostics.length) return { diagnostics };
+
+  const data = parsed.data;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    add('error', 'document', [], 'the file is not a YAML mapping', 'start from `cplbctl init`');
+    return { diagnostics };
+  }
+  const apiVersion = (data as Record<string, unknown>).apiVersion;
+  const format = apiVersion === NATIVE_API_VERSION ? 'native' : apiVersion === K0SCTL_API_VERSION ? 'k0sctl' : undefined;
+  if (!format) {
+    add(
+      'error',
+      'api-version',
+      ['apiVersion'],
+      apiVersion === undefined ? 'apiVersion is required' : `unknown apiVersion "${String(apiVersion)}"`,
+      `use ${NATIVE_API_VERSION} (cplbctl's format) or ${K0SCTL_API_VERSION} (a k0sctl.yaml)`,
+    );
+    return { diagnostics };
+  }
+
+  const schema = format === 'native' ? nativeSchema : k0sctlSchema;
+  const result = schema.safeParse(data);
+  if (!result.success) {
+    for (const p of schemaProblems(schema, data, result.error.issues)) add('error', 'schema', p.path, p.message, p.hint, p.atKey);
+    return { diagnostics };
+  }
+
+  const input = ruleInputOf(format, result.data);
+  const report = (rule: string): Reporter => ({
+    error: (path, message, hint) => add('error', rule, path, message, hint),
+    warn: (path, message, hint) => add('warning', rule, path, message, hint),
+  });
+  for (const rule of RULES) rule.check(input, report(rule.name));
+  diagnostics.sort((a, b) => a.line - b.line || a.col - b.col);
+  if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
+  return { cluster: buildCluster(file, input), diagnostics };
+}
+
+function ruleInputOf(format: 'native' | 'k0sctl', file: unknown): RuleInput {
+  if (format === 'native') {
+    const f = file as import('./schema.js').NativeFile;
+    return {
+      format,
+      hosts: f.spec.hosts.map((input, i) => ({ input, path: ['spec', 'hosts', i] })),
+      cplb: f.spec.controlPlaneLoadBalancing,
+      paths: { spec: ['spec'], hosts: ['spec', 'hosts'], cplb: ['spec', 'controlPlaneLoadBalancing'] },
+      name: f.metadata?.name ?? 'cplb',
+    };
+  }
+  const f = file as import('./schema.js').K0sctlFile;
+  const spec = f.spec.k0s?.config?.spec;
+  return {
+    format,
+    hosts: f.spec.hosts.map((input, i) => ({ input, path: ['spec', 'hosts', i] })),
+    cplb: spec?.network?.controlPlaneLoadBalancing,
+    k0sApiPort: spec?.api?.port,
+    paths: {
+      spec: spec?.network ? ['spec', 'k0s', 'config', 'spec', 'network'] : ['spec'],
+      hosts: ['spec', 'hosts'],
+      cplb: ['spec', 'k0s', 'config', 'spec', 'network', 'controlPlaneLoadBalancing'],
+    },
+    name: f.metadata?.name ?? 'k0s-cluster',
+  } as RuleInput;
+}
+
+/** Loads a file; throws a CplbError (exit 2) listing every error when it is not valid. */
+export function loadCluster(file: string): { cluster: Cluster; warnings: Diagnostic[] } {
+  const { cluster, diagnostics } = loadClusterFile(file);
+  if (!cluster) {
+    const errors = diagnostics.filter((d) => d.severity === 'error');
+    throw new CplbError(`${file} is not valid:\n${errors.map(formatDiagnostic).join('\n')}`, {
+      code: 'CONFIG_INVALID',
+      fault: 'config',
+      hint: `run \`cplbctl validate ${file}\` for details`,
+    });
+  }
+  return { cluster, warnings: diagnostics };
+}
+
+export function loadClusterFile(file: string): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CplbError(`${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read: ${(err as Error).message}`}`, {
+      code: 'CONFIG_NOT_FOUND',
+      fault: 'config',
+      hint: code === 'ENOENT' ? `write one with \`cplbctl init > ${file}\`, or name another file` : undefined,
+      cause: err,
+    });
+  }
+  return loadClusterText(text, file);
+}
+
+export type { ParsedDocument };

@@ -1,0 +1,66 @@
+/** Address parsing shared by the rules and the planner. */
+import { isIP } from 'node:net';
+import type { Vip } from './types.js';
+
+export function parseCidr(cidr: string): Vip | string {
+  const slash = cidr.indexOf('/');
+  if (slash < 0) return 'has no prefix length';
+  const address = cidr.slice(0, slash);
+  const prefixText = cidr.slice(slash + 1);
+  const family = isIP(address);
+  if (family === 0) return `"${address}" is not an IP address`;
+  if (!/^\d{1,3}$/.test(prefixText)) return `"${prefixText}" is not a prefix length`;
+  const prefix = Number(prefixText);
+  const max = family === 4 ? 32 : 128;
+  if (prefix > max) return `prefix length ${prefix} is above ${max} for IPv${family}`;
+  return { cidr, address, prefix, family: family as 4 | 6 };
+}
+
+export function ipFamily(address: string): 0 | 4 | 6 {
+  return isIP(address) as 0 | 4 | 6;
+}
+
+/** Canonical text of an address, so 10.0.0.1 and ::ffff-free IPv6 spellings compare equal. */
+export function canonicalIp(address: string): string {
+  if (isIP(address) !== 6) return address;
+  return expandIPv6(address).map((g) => g.toString(16)).join(':');
+}
+
+export function expandIPv6(address: string): number[] {
+  const [head, tail] = address.split('::') as [string, string | undefined];
+  const parse = (s: string) => (s ? s.split(':').flatMap(groupOf) : []);
+  const h = parse(head);
+  const t = tail === undefined ? [] : parse(tail);
+  const zeros = tail === undefined ? [] : new Array<number>(8 - h.length - t.length).fill(0);
+  return [...h, ...zeros, ...t];
+}
+
+function groupOf(part: string): number[] {
+  if (part.includes('.')) {
+    const [a, b, c, d] = part.split('.').map(Number) as [number, number, number, number];
+    return [(a << 8) | b, (c << 8) | d];
+  }
+  return [parseInt(part, 16)];
+}
+
+/** The address as a bigint, for subnet arithmetic. */
+export function ipToBigInt(address: string): bigint {
+  if (isIP(address) === 4) return address.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
+  return expandIPv6(address).reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
+}
+
+export function inSubnet(address: string, network: string, prefix: number): boolean {
+  const fam = isIP(address);
+  if (fam === 0 || fam !== isIP(network)) return false;
+  const bits = fam === 4 ? 32 : 128;
+  const shift = BigInt(bits - prefix);
+  return ipToBigInt(address) >> shift === ipToBigInt(network) >> shift;
+}
+
+export const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+/** Linux IFNAMSIZ is 16 with the NUL; `/`, whitespace and shell metacharacters are refused. */
+export const IFNAME_RE = /^[A-Za-z0-9_.@-]{1,15}$/;
+
+export function isInterfaceRef(value: string): boolean {
+  return MAC_RE.test(value) || (IFNAME_RE.test(value) && value !== '.' && value !== '..');
+}

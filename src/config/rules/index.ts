@@ -1,0 +1,52 @@
+/** Every config rule, in the order their findings read best. Each is a named function with its own tests. */
+import type { Rule } from '../rule.js';
+import { cplbEnabled, cplbHasInstances, healthCheck, ports } from './cplb.js';
+import {
+  controllersPresent,
+  hostKeyFormat,
+  keyPathExists,
+  privateInterface,
+  singleController,
+  singleRole,
+  sshPresent,
+  uniqueHosts,
+} from './hosts.js';
+import { unicast } from './unicast.js';
+import { virtualServers } from './virtual-servers.js';
+import {
+  advertInterval,
+  authPass,
+  authPassWithV3,
+  interfaceRef,
+  vipCidr,
+  vipFamily,
+  vipNotHostAddress,
+  vipUnique,
+  virtualRouterId,
+} from './vrrp.js';
+
+export const RULES: readonly Rule[] = [
+  cplbEnabled,
+  cplbHasInstances,
+  controllersPresent,
+  singleRole,
+  singleController,
+  sshPresent,
+  uniqueHosts,
+  keyPathExists,
+  hostKeyFormat,
+  privateInterface,
+  vipCidr,
+  vipFamily,
+  vipUnique,
+  vipNotHostAddress,
+  authPass,
+  authPassWithV3,
+  virtualRouterId,
+  advertInterval,
+  interfaceRef,
+  unicast,
+  virtualServers,
+  ports,
+  healthCheck,
+];

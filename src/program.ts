@@ -1,0 +1,41 @@
+/** The command line: thin commands over the library. Exit codes: 0 ok, 1 remote, 2 config/usage, 3 unhealthy, 130 cancelled. */
+import { Command, CommanderError } from 'commander';
+import { CplbError, exitCodeOf } from './errors.js';
+import { VERSION } from './version.js';
+import { registerValidate } from './commands/validate.js';
+import { registerSchema } from './commands/schema.js';
+import { registerInit } from './commands/init.js';
+import { registerExtraCommands } from './commands/registry.js';
+
+export function buildProgram(): Command {
+  const program = new Command('cplbctl')
+    .description('A floating virtual IP and load balancing for a Kubernetes control plane, over SSH.')
+    .version(VERSION, '-v, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+  registerValidate(program);
+  registerInit(program);
+  registerSchema(program);
+  registerExtraCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return (process.exitCode as number | undefined) ?? 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with exit code 0.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof CplbError) {
+      process.stderr.write(`cplbctl: ${err.describe()}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`cplbctl: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return exitCodeOf(err);
+  }
+}
