@@ -1,0 +1,61 @@
+/** What the gather phases learn about a host. Parsers that fill it are pure (see parse-facts.ts). */
+
+export interface InterfaceAddress {
+  address: string;
+  prefix: number;
+  family: 4 | 6;
+  /** `ip` scope: global, link, host. */
+  scope: string;
+}
+
+export interface NetInterface {
+  name: string;
+  mac: string;
+  up: boolean;
+  /** The host's own addresses; VIPs of this cluster are left out (k0sctl #1100). */
+  addresses: InterfaceAddress[];
+  /** VIPs of this cluster found on the NIC right now. */
+  vipsHeld: string[];
+}
+
+export interface DefaultRoute {
+  family: 4 | 6;
+  interface: string;
+  gateway?: string;
+}
+
+export type InitSystem = 'systemd' | 'openrc' | 'none';
+
+export interface ToolInfo {
+  present: boolean;
+  version?: string;
+  path?: string;
+}
+
+export interface OsInfo {
+  id: string;
+  idLike: string[];
+  versionId?: string;
+  prettyName: string;
+}
+
+export interface HostFacts {
+  /** Host.name (`address:port`). */
+  host: string;
+  hostname: string;
+  os: OsInfo;
+  init: InitSystem;
+  /** `uname -m`: x86_64, aarch64, ... */
+  arch: string;
+  /** Node.js on the host, when present (the JS bundle fallback needs >= 18). */
+  node?: ToolInfo;
+  keepalived: ToolInfo;
+  iptables: ToolInfo & { backend?: 'nft' | 'legacy' };
+  ip6tables: ToolInfo;
+  /** apt, dnf, yum, apk, zypper: how missing tools would be installed. */
+  packageManager?: 'apt' | 'dnf' | 'yum' | 'apk' | 'zypper';
+  interfaces: NetInterface[];
+  defaultRoutes: DefaultRoute[];
+  /** Host clock, ms since the epoch, and the local time it was read at (for skew checks). */
+  clock: { remoteMs: number; localMs: number };
+}
