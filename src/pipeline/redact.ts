@@ -1,0 +1,79 @@
+/**
+ * Replaces secrets (VRRP authPass values, key passphrases...) with [REDACTED] in every event before any
+ * reporter or the debug log sees it. Secrets also show up escaped: inside a JSON string (an error that
+ * quotes a config) and inside a POSIX single-quoted shell argument (a failed command line), so those
+ * spellings are redacted too.
+ */
+import type { PipelineEvent } from './events.js';
+
+export const REDACTED = '[REDACTED]';
+
+/**
+ * authPass may be as short as one character; replacing every "a" in every message would make logs
+ * unreadable, so secrets shorter than this are only redacted where they stand as a whole word.
+ */
+const MIN_SUBSTRING_SECRET = 4;
+
+export interface Redactor {
+  /** False when there is nothing to redact (lets the runner skip the work). */
+  readonly active: boolean;
+  text(value: string): string;
+  /** A copy of the event with every string in it redacted (the same object when nothing matched). */
+  event<E extends PipelineEvent>(event: E): E;
+}
+
+export function createRedactor(secrets: Iterable<string | undefined | null>): Redactor {
+  const pattern = buildPattern(secrets);
+  if (!pattern) return { active: false, text: (value) => value, event: (event) => event };
+  const text = (value: string): string => {
+    pattern.lastIndex = 0;
+    return pattern.test(value) ? value.replace(pattern, REDACTED) : value;
+  };
+  return { active: true, text, event: (event) => redactDeep(event, text) };
+}
+
+function buildPattern(secrets: Iterable<string | undefined | null>): RegExp | undefined {
+  const spellings = new Map<string, boolean>(); // spelling -> whole word only
+  for (const secret of secrets) {
+    if (!secret) continue;
+    const wholeWord = secret.length < MIN_SUBSTRING_SECRET;
+    for (const spelling of [secret, JSON.stringify(secret).slice(1, -1), secret.replaceAll("'", `'\\''`)]) {
+      spellings.set(spelling, (spellings.get(spelling) ?? true) && wholeWord);
+    }
+  }
+  if (spellings.size === 0) return undefined;
+  // Longest first, so a secret that contains another is replaced as a whole.
+  const alternatives = [...spellings]
+    .sort(([a], [b]) => b.length - a.length)
+    .map(([spelling, wholeWord]) => {
+      const escaped = escapeRegExp(spelling);
+      return wholeWord ? `(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])` : escaped;
+    });
+  return new RegExp(alternatives.join('|'), 'g');
+}
+
+function escapeRegExp(value: string): string {
+  return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function redactDeep<T>(value: T, text: (s: string) => string): T {
+  if (typeof value === 'string') return text(value) as T;
+  if (Array.isArray(value)) {
+    let changed = false;
+    const out = value.map((item: unknown) => {
+      const redacted = redactDeep(item, text);
+      if (redacted !== item) changed = true;
+      return redacted;
+    });
+    return (changed ? out : value) as T;
+  }
+  if (value !== null && typeof value === 'object') {
+    let out: Record<string, unknown> | undefined;
+    for (const [key, item] of Object.entries(value)) {
+      const redacted = redactDeep(item, text);
+      if (redacted !== item) (out ??= { ...(value as Record<string, unknown>) })[key] = redacted;
+    }
+    return (out ?? value) as T;
+  }
+  return value;
+}
