@@ -56,6 +56,8 @@ export interface HostFacts {
   packageManager?: 'apt' | 'dnf' | 'yum' | 'apk' | 'zypper';
   interfaces: NetInterface[];
   defaultRoutes: DefaultRoute[];
+  /** cplb-agent as the host's init (or the plain launcher's pidfile) sees it; absent when unknown. */
+  agent?: { running: boolean };
   /** Host clock, ms since the epoch, and the local time it was read at (for skew checks). */
   clock: { remoteMs: number; localMs: number };
 }

@@ -1,0 +1,186 @@
+/**
+ * Facts in one round trip: FACTS_SCRIPT prints every section after a marker line, and
+ * parseFactsOutput turns that text into HostFacts. Each parser is pure and takes one section.
+ */
+import type { Cluster } from '../config/types.js';
+import { CplbError } from '../errors.js';
+import { AGENT_PIDFILE, SERVICE_NAME } from '../render/paths.js';
+import type { HostFacts, InitSystem, OsInfo, ToolInfo } from './facts.js';
+import { parseDefaultRoute, parseIpAddr } from './parse-net.js';
+
+export { parseDefaultRoute, parseIpAddr } from './parse-net.js';
+
+const MARK = '@@cplb:';
+
+/**
+ * POSIX sh (dash, busybox ash): every section tolerates a missing tool by printing nothing after
+ * its marker. PATH gets the sbin dirs, which `sudo -n` or a non-login shell may leave out.
+ */
+export const FACTS_SCRIPT = `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+LC_ALL=C
+export PATH LC_ALL
+m() { echo "${MARK}$1"; }
+t() { if p=$(command -v "$1" 2>/dev/null); then echo "$p"; "$@" 2>&1 | head -n 1; fi; }
+m clock; date +%s%N 2>/dev/null
+m hostname; uname -n
+m arch; uname -m
+m os; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null
+m init
+if [ -d /run/systemd/system ]; then echo systemd
+elif [ -d /run/openrc ] && command -v openrc-run >/dev/null 2>&1; then echo openrc
+else echo none; fi
+m pkg; for c in apt-get dnf yum apk zypper; do if command -v $c >/dev/null 2>&1; then echo $c; break; fi; done
+m keepalived; t keepalived --version
+m iptables; t iptables --version
+m ip6tables; t ip6tables --version
+m node; t node --version
+m addr; ip -j addr show 2>/dev/null
+m route4; ip -4 -j route show default 2>/dev/null
+m route6; ip -6 -j route show default 2>/dev/null
+m agent
+if [ -d /run/systemd/system ]; then systemctl is-active ${SERVICE_NAME} 2>/dev/null
+elif [ -d /run/openrc ] && command -v rc-service >/dev/null 2>&1; then
+  if rc-service ${SERVICE_NAME} status >/dev/null 2>&1; then echo active; else echo inactive; fi
+else
+  p=$(cat ${AGENT_PIDFILE} 2>/dev/null)
+  if [ -n "$p" ] && grep -q ${SERVICE_NAME} "/proc/$p/cmdline" 2>/dev/null; then echo active; else echo inactive; fi
+fi
+m end
+`;
+
+/** Splits the script's output at the marker lines. */
+export function splitSections(stdout: string): Map<string, string> {
+  const sections = new Map<string, string>();
+  let name: string | undefined;
+  let lines: string[] = [];
+  const flush = () => name !== undefined && sections.set(name, lines.join('\n').trim());
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith(MARK)) {
+      flush();
+      name = line.slice(MARK.length).trim();
+      lines = [];
+    } else lines.push(line);
+  }
+  flush();
+  return sections;
+}
+
+export function parseOsRelease(text: string): OsInfo {
+  const kv = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) kv.set(m[1]!, m[2]!.replace(/^(["'])(.*)\1$/, '$2'));
+  }
+  const os: OsInfo = {
+    id: kv.get('ID') ?? 'linux',
+    idLike: (kv.get('ID_LIKE') ?? '').split(/\s+/).filter(Boolean),
+    prettyName: kv.get('PRETTY_NAME') ?? kv.get('NAME') ?? 'Linux',
+  };
+  const versionId = kv.get('VERSION_ID');
+  if (versionId) os.versionId = versionId;
+  return os;
+}
+
+export function parseInit(text: string): InitSystem {
+  const word = text.trim();
+  return word === 'systemd' || word === 'openrc' ? word : 'none';
+}
+
+/** A tool section: its path on the first line, the first line of its version output next. */
+export function parseTool(text: string, version: (line: string) => string | undefined): ToolInfo {
+  const [path, output = ''] = text.split('\n').map((l) => l.trim());
+  if (!path) return { present: false };
+  const info: ToolInfo = { present: true, path };
+  const v = version(output);
+  if (v) info.version = v;
+  return info;
+}
+
+/** `Keepalived v2.2.7 (01/16,2022)` (printed to stderr) → 2.2.7. */
+export const keepalivedVersion = (line: string) => /^Keepalived v(\S+)/.exec(line)?.[1];
+/** `iptables v1.8.9 (nf_tables)` → 1.8.9. */
+export const iptablesVersion = (line: string) => /^ip6?tables v(\S+)/.exec(line)?.[1];
+/** `v20.20.0` → 20.20.0. */
+export const nodeVersion = (line: string) => /^v(\d+\.\d+\.\d+)/.exec(line)?.[1];
+
+/** nf_tables or legacy; iptables before 1.8 prints no backend and is legacy. */
+export function iptablesBackend(line: string): 'nft' | 'legacy' | undefined {
+  if (!/^iptables v/.test(line)) return undefined;
+  return /\(nf_tables\)/.test(line) ? 'nft' : 'legacy';
+}
+
+export function parsePackageManager(text: string): HostFacts['packageManager'] {
+  const first = text.trim().split('\n')[0];
+  if (first === 'apt-get') return 'apt';
+  return first === 'dnf' || first === 'yum' || first === 'apk' || first === 'zypper' ? first : undefined;
+}
+
+/** `date +%s%N`: nanoseconds with GNU date; busybox prints seconds then a literal `N` or `%N`. */
+export function parseClockMs(text: string): number | undefined {
+  const digits = /^\d+/.exec(text.trim())?.[0];
+  if (!digits) return undefined;
+  const rest = text.trim().slice(digits.length);
+  return rest === '' && digits.length >= 16 ? Math.round(Number(digits) / 1e6) : Number(digits) * 1000;
+}
+
+/** Every VIP address of the cluster: the ip addr parser sorts those out of the host's addresses. */
+export function vipAddressesOf(cluster: Cluster): string[] {
+  return cluster.cplb.vrrpInstances.flatMap((inst) => inst.vips.map((v) => v.address));
+}
+
+/**
+ * FACTS_SCRIPT's output → HostFacts. `localMs` is the local clock when the remote one was read
+ * (take the midpoint of the exec), for the skew check.
+ */
+export function parseFactsOutput(host: string, stdout: string, cluster: Cluster, localMs: number): HostFacts {
+  const s = splitSections(stdout);
+  const fail = (what: string) =>
+    new CplbError(`cannot read host facts: ${what}`, {
+      code: 'FACTS_UNREADABLE',
+      fault: 'remote',
+      host,
+      phase: 'gather facts',
+      hint: 'the host needs a POSIX /bin/sh, uname, date and iproute2 with JSON output (`ip -j`)',
+    });
+  if (!s.has('end')) throw fail('the facts script did not run to its end');
+  const section = (name: string) => s.get(name) ?? '';
+  const remoteMs = parseClockMs(section('clock'));
+  if (remoteMs === undefined) throw fail('no clock reading from `date`');
+
+  let interfaces: HostFacts['interfaces'];
+  let defaultRoutes: HostFacts['defaultRoutes'];
+  try {
+    interfaces = parseIpAddr(section('addr'), vipAddressesOf(cluster));
+    defaultRoutes = [parseDefaultRoute(section('route4'), 4), parseDefaultRoute(section('route6'), 6)].filter(
+      (r) => r !== undefined,
+    );
+  } catch (err) {
+    throw fail((err as Error).message);
+  }
+
+  const iptablesLine = section('iptables').split('\n')[1] ?? '';
+  const iptables: HostFacts['iptables'] = parseTool(section('iptables'), iptablesVersion);
+  const backend = iptablesBackend(iptablesLine.trim());
+  if (backend) iptables.backend = backend;
+  const node = parseTool(section('node'), nodeVersion);
+  const agentState = section('agent');
+
+  const facts: HostFacts = {
+    host,
+    hostname: section('hostname') || host,
+    os: parseOsRelease(section('os')),
+    init: parseInit(section('init')),
+    arch: section('arch') || 'unknown',
+    keepalived: parseTool(section('keepalived'), keepalivedVersion),
+    iptables,
+    ip6tables: parseTool(section('ip6tables'), iptablesVersion),
+    interfaces,
+    defaultRoutes,
+    clock: { remoteMs, localMs },
+  };
+  if (node.present) facts.node = node;
+  const packageManager = parsePackageManager(section('pkg'));
+  if (packageManager) facts.packageManager = packageManager;
+  if (agentState) facts.agent = { running: agentState === 'active' };
+  return facts;
+}

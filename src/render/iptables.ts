@@ -1,0 +1,26 @@
+/**
+ * The nat rules the agent holds, as iptables commands for display in the plan. Built from the
+ * agent's own rule functions, so what the plan shows is what the agent installs.
+ */
+import type { AgentVip } from '../agent/config.js';
+import { binaryNames, JUMP_FROM, jumpSpec, redirectRules, ruleSpec } from '../agent/iptables.js';
+import { shJoin } from '../ssh/quote.js';
+
+export function describeRedirectRules(
+  vips: readonly AgentVip[],
+  proxyPort: number,
+  chain: string,
+  backend: 'nft' | 'legacy',
+): string[] {
+  const rules = redirectRules([...vips], proxyPort);
+  const families = [...new Set(rules.map((r) => r.family))].sort();
+  const lines: string[] = [];
+  for (const family of families) {
+    const bin = binaryNames(backend, family).iptables;
+    for (const from of JUMP_FROM)
+      lines.push(shJoin([bin, '-t', 'nat', '-I', from, '1', ...jumpSpec(chain, from)]));
+    for (const rule of rules.filter((r) => r.family === family))
+      lines.push(shJoin([bin, '-t', 'nat', '-A', chain, ...ruleSpec(rule)]));
+  }
+  return lines;
+}

@@ -1,0 +1,29 @@
+/**
+ * Where cplb's pieces live on a controller. The agent's defaults are the source (keepalived.conf,
+ * the agent and the planner must name the same files); this module gives them one import.
+ */
+import { AGENT_CONFIG_PATH, AGENT_DEFAULTS } from '../agent/config.js';
+
+export const CONFIG_DIR = '/etc/cplb';
+export const KEEPALIVED_CONF = AGENT_DEFAULTS.keepalivedConfigPath;
+export const AGENT_CONFIG = AGENT_CONFIG_PATH;
+export const AGENT_DIR = '/usr/local/lib/cplb';
+/** The single executable (linux x86_64). */
+export const AGENT_BIN = `${AGENT_DIR}/cplb-agent`;
+/** The JS bundle, run by the host's own node (>= 18) where no single executable is built. */
+export const AGENT_JS = `${AGENT_DIR}/cplb-agent.js`;
+export const RUN_DIR = AGENT_DEFAULTS.runDir;
+export const TRACK_FILE = AGENT_DEFAULTS.trackFile;
+/** keepalived's name for the track file; instances refer to it by this name. */
+export const TRACK_NAME = 'cplb_health';
+export const NOTIFY_FIFO = AGENT_DEFAULTS.notifyFifo;
+export const STATUS_SOCKET = AGENT_DEFAULTS.statusSocket;
+/** Written by the plain-sh launcher on hosts without an init system (and read by the facts script). */
+export const AGENT_PIDFILE = `${RUN_DIR}/agent.pid`;
+/** stdout/stderr of the agent where no journal catches them. */
+export const AGENT_LOG = '/var/log/cplb-agent.log';
+export const SERVICE_NAME = 'cplb-agent';
+export const SYSTEMD_UNIT = `/etc/systemd/system/${SERVICE_NAME}.service`;
+export const OPENRC_SCRIPT = `/etc/init.d/${SERVICE_NAME}`;
+/** The launcher for hosts without init: `start`, `stop`, `reload`, `status`. */
+export const PLAIN_LAUNCHER = `${AGENT_DIR}/cplb-agent-ctl`;

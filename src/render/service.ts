@@ -1,0 +1,149 @@
+/**
+ * How cplb-agent runs on a host, per init system: a systemd unit, an OpenRC script, or (where no
+ * init runs) a POSIX sh launcher that supervises the agent itself. Plus the commands apply runs.
+ */
+import type { InitSystem } from '../plan/facts.js';
+import { shJoin } from '../ssh/quote.js';
+import { MANAGED_HEADER } from './keepalived.js';
+import { agentArgv, type AgentCommand } from './agent-command.js';
+import { renderPlainLauncher } from './launcher.js';
+import { OPENRC_SCRIPT, PLAIN_LAUNCHER, RUN_DIR, SERVICE_NAME, SYSTEMD_UNIT } from './paths.js';
+
+export { agentArgv, type AgentCommand } from './agent-command.js';
+export { renderPlainLauncher } from './launcher.js';
+
+/**
+ * KillMode=mixed: `stop` sends SIGTERM to the agent alone, which stops keepalived in order (its
+ * priority-0 advert hands the VIP over at once) and removes its rules; whatever is left after
+ * TimeoutStopSec gets SIGKILL. control-group would TERM keepalived behind the agent's back.
+ */
+export function renderSystemdUnit(cmd: AgentCommand): string {
+  return `${MANAGED_HEADER}
+[Unit]
+Description=cplb agent: keepalived VIP and API server load balancer
+After=network-online.target
+Wants=network-online.target
+# Restart=always means always: never give up after a burst of failures.
+StartLimitIntervalSec=0
+
+[Service]
+Type=simple
+ExecStart=${shJoin(agentArgv(cmd))}
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=always
+RestartSec=1
+KillMode=mixed
+TimeoutStopSec=20
+RuntimeDirectory=${RUN_DIR.replace(/^\/run\//, '')}
+RuntimeDirectoryMode=0755
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+/** supervise-daemon respawns the agent like Restart=always; reload sends it SIGHUP. */
+export function renderOpenrcScript(cmd: AgentCommand): string {
+  const [command, ...args] = agentArgv(cmd);
+  return `#!/sbin/openrc-run
+${MANAGED_HEADER}
+
+description="cplb agent: keepalived VIP and API server load balancer"
+supervisor=supervise-daemon
+command=${shJoin([command!])}
+command_args=${shJoin([shJoin(args)])}
+respawn_delay=1
+respawn_max=0
+output_log=/var/log/${SERVICE_NAME}.log
+error_log=/var/log/${SERVICE_NAME}.log
+extra_started_commands="reload"
+
+depend() {
+\tneed net
+\tafter firewall
+}
+
+start_pre() {
+\tcheckpath -d -m 0755 ${RUN_DIR}
+}
+
+reload() {
+\tebegin "Reloading \${RC_SVCNAME}"
+\tsupervise-daemon "\${RC_SVCNAME}" --signal HUP
+\teend $?
+}
+`;
+}
+
+export interface ServiceCommands {
+  /** Makes the service known to the init system (enable at boot). */
+  install: string;
+  start: string;
+  restart: string;
+  reload: string;
+  stop: string;
+  /** Exit 0 when running. */
+  status: string;
+}
+
+export interface ServiceDefinition {
+  init: InitSystem;
+  name: string;
+  /** The file that defines the service: unit, OpenRC script or launcher. */
+  path: string;
+  mode: number;
+  content: string;
+  commands: ServiceCommands;
+}
+
+export function renderService(init: InitSystem, cmd: AgentCommand): ServiceDefinition {
+  if (init === 'systemd')
+    return {
+      init,
+      name: SERVICE_NAME,
+      path: SYSTEMD_UNIT,
+      mode: 0o644,
+      content: renderSystemdUnit(cmd),
+      commands: {
+        install: `systemctl daemon-reload && systemctl enable ${SERVICE_NAME}`,
+        start: `systemctl start ${SERVICE_NAME}`,
+        restart: `systemctl restart ${SERVICE_NAME}`,
+        reload: `systemctl reload ${SERVICE_NAME}`,
+        stop: `systemctl stop ${SERVICE_NAME}`,
+        status: `systemctl is-active --quiet ${SERVICE_NAME}`,
+      },
+    };
+  if (init === 'openrc')
+    return {
+      init,
+      name: SERVICE_NAME,
+      path: OPENRC_SCRIPT,
+      mode: 0o755,
+      content: renderOpenrcScript(cmd),
+      commands: {
+        install: `rc-update add ${SERVICE_NAME} default`,
+        start: `rc-service ${SERVICE_NAME} start`,
+        restart: `rc-service ${SERVICE_NAME} restart`,
+        reload: `rc-service ${SERVICE_NAME} reload`,
+        stop: `rc-service ${SERVICE_NAME} stop`,
+        status: `rc-service ${SERVICE_NAME} status`,
+      },
+    };
+  const ctl = (verb: string) => `${PLAIN_LAUNCHER} ${verb}`;
+  return {
+    init,
+    name: SERVICE_NAME,
+    path: PLAIN_LAUNCHER,
+    mode: 0o755,
+    content: renderPlainLauncher(agentArgv(cmd)),
+    commands: {
+      install: 'true',
+      start: ctl('start'),
+      restart: ctl('restart'),
+      reload: ctl('reload'),
+      stop: ctl('stop'),
+      status: ctl('status'),
+    },
+  };
+}
