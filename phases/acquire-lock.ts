@@ -1,0 +1,71 @@
+import type { ApplyState } from '../src/apply/state.js';
+import { remoteOf } from '../src/apply/state.js';
+import type { Host } from '../src/config/types.js';
+import { CplbError } from '../src/errors.js';
+import { acquireScript, parseAcquire, refreshScript, releaseScript } from '../src/lock/host-lock.js';
+import { perHost } from '../src/pipeline/index.js';
+
+const refreshers = new WeakMap<ApplyState, NodeJS.Timeout>();
+
+/**
+ * Taken even in a dry run: a dry run reads what another apply may be changing. The lock is
+ * refreshed every ttl/3 while held, so only a dead run's lock ever goes stale.
+ */
+export const acquireLockPhase = perHost<ApplyState, Host>({
+  title: 'Acquire exclusive host lock',
+  readOnly: true,
+  async run(host, ctx) {
+    const { owner, ttlSeconds, held } = ctx.state.lock;
+    const res = await remoteOf(ctx.state, host).exec(acquireScript(owner, ttlSeconds), { timeoutMs: 15_000 });
+    const result = parseAcquire(res.stdout.trim());
+    if (!result.acquired) {
+      const h = result.holder;
+      throw new CplbError(
+        h
+          ? `locked by ${h.owner} (pid ${h.pid}, \`${h.command}\`, since ${h.startedAt}; last refreshed ${result.ageSeconds}s ago)`
+          : `locked by another cplbctl run (owner unknown, ${result.ageSeconds}s old)`,
+        {
+          code: 'HOST_LOCKED',
+          fault: 'remote',
+          host: host.name,
+          hint: `wait for it to finish; a lock not refreshed for ${ttlSeconds}s is stale and is broken automatically`,
+        },
+      );
+    }
+    held.add(host.name);
+    if (result.brokeStale)
+      ctx.log.warn(`broke a stale lock of ${result.brokeStale.owner} (pid ${result.brokeStale.pid}), unrefreshed for ${result.brokeStale.ageSeconds}s`);
+    startRefresher(ctx.state);
+  },
+  // Released here on every failure path; the Release phase releases it on success.
+  async cleanup(host, ctx) {
+    await releaseOn(ctx.state, host);
+  },
+});
+
+export async function releaseOn(state: ApplyState, host: Host): Promise<void> {
+  if (!state.lock.held.has(host.name)) return;
+  state.lock.held.delete(host.name);
+  if (state.lock.held.size === 0) stopRefresher(state);
+  const remote = state.remotes.get(host.name);
+  await remote?.exec(releaseScript(state.lock.owner.token), { timeoutMs: 10_000, allowFailure: true });
+}
+
+function startRefresher(state: ApplyState): void {
+  if (refreshers.has(state)) return;
+  const every = Math.max(1, state.lock.ttlSeconds / 3) * 1000;
+  const timer = setInterval(() => {
+    for (const name of state.lock.held)
+      void state.remotes
+        .get(name)
+        ?.exec(refreshScript(state.lock.owner.token), { timeoutMs: 10_000, allowFailure: true })
+        .catch(() => undefined);
+  }, every);
+  timer.unref();
+  refreshers.set(state, timer);
+}
+
+function stopRefresher(state: ApplyState): void {
+  clearInterval(refreshers.get(state));
+  refreshers.delete(state);
+}

@@ -1,0 +1,24 @@
+import type { ApplyState } from '../src/apply/state.js';
+import type { Host } from '../src/config/types.js';
+import { perHost } from '../src/pipeline/index.js';
+import { connect } from '../src/ssh/connection.js';
+
+export const connectPhase = perHost<ApplyState, Host>({
+  title: 'Connect to hosts',
+  readOnly: true,
+  async run(host, ctx) {
+    const remote = await connect(host.ssh, {
+      ...ctx.state.ssh,
+      signal: ctx.signal,
+      onEvent: (msg) => ctx.log.debug(msg),
+    });
+    ctx.state.remotes.set(host.name, remote);
+    ctx.log.info(remote.isRoot ? 'connected' : `connected as ${remote.user} (sudo -n works)`);
+  },
+  // After a failure later on, the Disconnect phase never runs: close what is open here.
+  async cleanup(host, ctx) {
+    const remote = ctx.state.remotes.get(host.name);
+    ctx.state.remotes.delete(host.name);
+    await remote?.close();
+  },
+});

@@ -1,0 +1,55 @@
+import type { ApplyState } from '../src/apply/state.js';
+import { remoteOf } from '../src/apply/state.js';
+import type { Host } from '../src/config/types.js';
+import { CplbError } from '../src/errors.js';
+import { forEachHost, type Phase } from '../src/pipeline/index.js';
+import { plan } from '../src/plan/plan.js';
+import { KEEPALIVED_CONF } from '../src/render/paths.js';
+import { VERSION } from '../src/version.js';
+
+/**
+ * The pure plan, then keepalived's own check of each host's rendered file on that host (its
+ * keepalived, its interfaces). The file goes to a temp file that is removed again: keepalived
+ * skips /dev/stdin as "not a regular file", and a skipped file passes.
+ */
+export const planPhase: Phase<ApplyState, Host> = {
+  title: 'Plan the changes',
+  readOnly: true,
+  async run(ctx) {
+    const { cluster, facts } = ctx.state;
+    const p = plan(cluster, cluster.controllers.map((h) => facts.get(h.name)!), {
+      renderedBy: VERSION,
+      agentSha256: ctx.state.agentSha256,
+    });
+    ctx.state.plan = p;
+    for (const w of p.warnings) (w.host ? ctx.logFor(w.host) : ctx.log).warn(`${w.message}; ${w.hint}`);
+    await forEachHost(ctx, cluster.controllers, async (host, hctx) => {
+      const hp = p.hosts.find((h) => h.host === host.name)!;
+      if (!facts.get(host.name)?.keepalived.present) {
+        hctx.log.info('keepalived is not installed yet: its config check runs after it is');
+        return;
+      }
+      const conf = hp.files.find((f) => f.path === KEEPALIVED_CONF)?.content ?? '';
+      const res = await remoteOf(ctx.state, host).exec(configTestScript(), { stdin: conf, allowFailure: true, timeoutMs: 20_000 });
+      if (res.exitCode !== 0)
+        throw new CplbError(`keepalived --config-test rejected the rendered keepalived.conf:\n${res.stdout}${res.stderr}`.trimEnd(), {
+          code: 'KEEPALIVED_CONFIG_TEST',
+          fault: 'config',
+          host: host.name,
+          phase: 'Plan the changes',
+          hint: 'nothing was changed; the lines above name what keepalived refuses',
+        });
+      hctx.log.debug('keepalived --config-test passed');
+    });
+  },
+};
+
+export function configTestScript(): string {
+  const t = `"$t"`;
+  return [
+    `t=$(mktemp /tmp/cplb-keepalived.XXXXXX) || exit 1`,
+    `trap 'rm -f ${t}' EXIT`,
+    `cat > ${t}`,
+    `keepalived --config-test -f ${t} 2>&1`,
+  ].join('\n');
+}

@@ -1,0 +1,49 @@
+import type { ApplyState } from '../src/apply/state.js';
+import { hostPlanOf, remoteOf } from '../src/apply/state.js';
+import type { Host } from '../src/config/types.js';
+import { CplbError } from '../src/errors.js';
+import type { Phase } from '../src/pipeline/index.js';
+import { diagnoseHolders } from '../src/verify/diagnose.js';
+import { holdersOf, judge, readAgentStatus, statusCommand, type HostStatus } from '../src/verify/agent-status.js';
+
+const POLL_MS = 250;
+
+/** Election takes 3 adverts plus skew after a start; give it that plus room for a slow host. */
+export function verifyTimeoutMs(state: ApplyState): number {
+  const advert = Math.max(...state.cluster.cplb.vrrpInstances.map((i) => i.advertIntervalSeconds));
+  return Math.round((3 * advert + 1) * 1000) + 15_000;
+}
+
+export const verifyVipPhase: Phase<ApplyState, Host> = {
+  title: 'Verify the virtual IPs',
+  async run(ctx) {
+    const { cluster } = ctx.state;
+    const read = () =>
+      Promise.all(
+        cluster.controllers.map((h) => {
+          const hp = hostPlanOf(ctx.state, h);
+          const node = ctx.state.facts.get(h.name)?.node?.path;
+          return readAgentStatus(remoteOf(ctx.state, h), statusCommand(hp.packaging, node));
+        }),
+      );
+    const deadline = Date.now() + verifyTimeoutMs(ctx.state);
+    let statuses: HostStatus[] = [];
+    let verdict = { ok: false, problems: ['not checked'] };
+    while (!ctx.signal.aborted) {
+      statuses = await read();
+      verdict = judge(cluster, statuses);
+      if (verdict.ok || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    if (!verdict.ok) {
+      const diagnosis = await diagnoseHolders(ctx.state, statuses);
+      throw new CplbError(`the cluster is deployed but not healthy:\n  ${[...verdict.problems, ...diagnosis].join('\n  ')}`, {
+        code: 'VIP_NOT_HEALTHY',
+        fault: 'unhealthy',
+        phase: 'Verify the virtual IPs',
+        hint: 'run `cplbctl status` to watch it, or `cplbctl apply` again once the cause is fixed',
+      });
+    }
+    for (const h of holdersOf(cluster, statuses)) ctx.logFor(h.holders[0]!).info(`holds ${h.vip} (${h.instance})`);
+  },
+};

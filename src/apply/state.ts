@@ -1,0 +1,49 @@
+/** What the apply phases share: filled in as the run goes, read by later phases. */
+import type { Cluster, Host } from '../config/types.js';
+import type { LockOwner } from '../lock/host-lock.js';
+import type { HostFacts } from '../plan/facts.js';
+import type { HostDiff, PlanDiff } from '../plan/diff.js';
+import type { HostPlan, Plan } from '../plan/plan.js';
+import type { Remote } from '../ssh/remote.js';
+
+export interface SshSettings {
+  knownHostsFiles?: string[];
+  acceptNewHostKeys?: boolean;
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
+}
+
+export interface ApplyState {
+  cluster: Cluster;
+  ssh: SshSettings;
+  remotes: Map<string, Remote>;
+  facts: Map<string, HostFacts>;
+  lock: { owner: LockOwner; ttlSeconds: number; held: Set<string> };
+  /** sha256 of the local agent builds, so the plan knows whether a host's agent is current. */
+  agentSha256?: { sea?: string; js?: string };
+  plan?: Plan;
+  diff?: PlanDiff;
+  dryRun: boolean;
+  /** Paths each host actually got written this run (upload skipped unchanged ones). */
+  written: Map<string, Set<string>>;
+  /** Hosts whose agent was started, restarted or reloaded this run. */
+  restarted: Set<string>;
+}
+
+export function remoteOf(state: ApplyState, host: Host): Remote {
+  const remote = state.remotes.get(host.name);
+  if (!remote) throw new Error(`no connection to ${host.name}`);
+  return remote;
+}
+
+export function hostPlanOf(state: ApplyState, host: Host): HostPlan {
+  const hp = state.plan?.hosts.find((h) => h.host === host.name);
+  if (!hp) throw new Error(`no plan for ${host.name}`);
+  return hp;
+}
+
+export function diffOf(state: ApplyState, host: Host): HostDiff {
+  const d = state.diff?.hosts.find((h) => h.host === host.name);
+  if (!d) throw new Error(`no diff for ${host.name}`);
+  return d;
+}

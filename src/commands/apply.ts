@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { applyPhases } from '../apply/phases.js';
+import type { ApplyState } from '../apply/state.js';
+import { formatDiagnostic } from '../config/diagnostics.js';
+import { loadCluster } from '../config/load.js';
+import { DEFAULT_LOCK_TTL_SECONDS } from '../lock/host-lock.js';
+import { abortOnInterrupt, runPipeline } from '../pipeline/index.js';
+import { addRunOptions, lockOwner, reportersOf, sshSettingsOf, type RunOptions } from './run-options.js';
+import { localAgentSha256 } from '../apply/agent-artifacts.js';
+
+interface ApplyOptions extends RunOptions {
+  dryRun: boolean;
+}
+
+export function registerApply(program: Command): void {
+  const cmd = program
+    .command('apply')
+    .description('Deploy keepalived, the node agent and the iptables rules to every controller, then verify one VIP holder.')
+    .argument('[file]', 'cluster file (native or k0sctl.yaml)', 'cluster.yaml')
+    .option('--dry-run', 'connect, gather facts and plan; print what would change; change nothing', false);
+  addRunOptions(cmd).addHelpText(
+    'after',
+    `
+Examples:
+  cplbctl apply                                  # ./cluster.yaml
+  cplbctl apply --dry-run k0sctl.yaml            # diff per host, nothing changes
+  cplbctl apply -o json --known-hosts ./known_hosts cluster.yaml
+
+Exit codes: 0 done and verified, 1 a host failed, 2 bad config or the hosts do not fit it
+(nothing changed), 3 deployed but not healthy, 130 cancelled.`,
+  );
+  cmd.action(async (file: string, opts: ApplyOptions) => {
+    const { cluster, warnings } = loadCluster(file);
+    for (const w of warnings) process.stderr.write(formatDiagnostic(w) + '\n');
+    const { reporters, format } = reportersOf(opts, 'apply');
+    const state: ApplyState = {
+      cluster,
+      ssh: sshSettingsOf(opts),
+      remotes: new Map(),
+      facts: new Map(),
+      lock: { owner: lockOwner(opts.dryRun ? 'apply --dry-run' : 'apply'), ttlSeconds: DEFAULT_LOCK_TTL_SECONDS, held: new Set() },
+      agentSha256: await localAgentSha256(),
+      dryRun: opts.dryRun,
+      written: new Map(cluster.controllers.map((h) => [h.name, new Set<string>()])),
+      restarted: new Set(),
+    };
+    const interrupt = abortOnInterrupt();
+    try {
+      await runPipeline({
+        phases: applyPhases,
+        hosts: cluster.controllers,
+        state,
+        dryRun: opts.dryRun,
+        concurrency: opts.concurrency,
+        signal: interrupt.signal,
+        reporters,
+        secrets: cluster.secrets,
+      });
+    } finally {
+      interrupt.dispose();
+    }
+    if (opts.dryRun && state.diff) {
+      if (format === 'json') process.stdout.write(JSON.stringify({ type: 'plan-diff', ...state.diff }) + '\n');
+      else for (const h of state.diff.hosts) if (h.patch) process.stdout.write(h.patch);
+    }
+  });
+}
