@@ -12,7 +12,6 @@ export const installServicePhase = perHost<ApplyState, Host>({
   },
   async run(host, ctx) {
     const hp = hostPlanOf(ctx.state, host);
-    if (hp.init === 'none') return;
     await remoteOf(ctx.state, host).exec(hp.service.commands.install, { timeoutMs: 60_000 });
     ctx.log.info(`installed the ${hp.init} service cplb-agent`);
   },
@@ -20,5 +19,6 @@ export const installServicePhase = perHost<ApplyState, Host>({
 
 function needsInstall(state: ApplyState, host: Host): boolean {
   const hp = hostPlanOf(state, host);
+  if (hp.init === 'none') return false;
   return diffOf(state, host).install || state.written.get(host.name)?.has(hp.service.definitionPath) === true;
 }

@@ -12,7 +12,7 @@ export const writeConfigPhase = perHost<ApplyState, Host>({
   title: 'Write configuration',
   async dryRun(host, ctx) {
     const changes = ctx.state.diff!.hosts.find((h) => h.host === host.name)!.files.slice(1);
-    for (const f of changes) if (f.change !== 'unchanged') ctx.log.info(`would write ${f.path} (${f.change})`);
+    for (const f of changes) if (f.change !== 'unchanged') ctx.log.debug(`would write ${f.path} (${f.change})`);
   },
   async run(host, ctx) {
     const hp = hostPlanOf(ctx.state, host);
