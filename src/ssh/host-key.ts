@@ -1,0 +1,113 @@
+import { CplbError } from '../errors.js';
+import { keyTypeOf, matchesPinnedKey, sha256Fingerprint } from './fingerprint.js';
+import {
+  appendKnownHost,
+  checkHostKey,
+  hostToken,
+  knownHostsLine,
+  knownKeyTypes,
+  type KnownHostEntry,
+} from './known-hosts.js';
+import { shq } from './quote.js';
+import type { ResolvedTarget } from './target.js';
+
+/** The host key decision: pinned key first, then known_hosts, trust-on-first-use only when asked. */
+
+export interface HostKeyPolicy {
+  entries: readonly KnownHostEntry[];
+  /** The first file is where accepted keys are appended. */
+  knownHostsFiles: readonly string[];
+  acceptNew: boolean;
+  onEvent?: (msg: string) => void;
+}
+
+export async function verifyHostKey(
+  target: ResolvedTarget,
+  key: Buffer,
+  policy: HostKeyPolicy,
+): Promise<void> {
+  const fingerprint = `${keyTypeOf(key)} ${sha256Fingerprint(key)}`;
+  const base = { fault: 'remote' as const, host: target.name };
+  if (target.hostKey !== undefined) {
+    if (matchesPinnedKey(target.hostKey, key)) return;
+    throw new CplbError(`host key mismatch: pinned ${target.hostKey}, the host presented ${fingerprint}`, {
+      ...base,
+      code: 'SSH_HOST_KEY_MISMATCH',
+      hint: 'if the host was reinstalled, update hostKey in the cluster file; otherwise someone may be intercepting the connection',
+    });
+  }
+  const check = checkHostKey(policy.entries, target.host, target.port, key);
+  const file = policy.knownHostsFiles[0] ?? '~/.ssh/known_hosts';
+  const token = hostToken(target.host, target.port);
+  switch (check.status) {
+    case 'match':
+      return;
+    case 'revoked':
+      throw new CplbError(
+        `host key ${fingerprint} is marked @revoked in ${check.entry.file}:${check.entry.line}`,
+        {
+          ...base,
+          code: 'SSH_HOST_KEY_REVOKED',
+          hint: 'the host must get a new host key before it can be trusted',
+        },
+      );
+    case 'mismatch': {
+      const where = check.entries.map(
+        (e) => `${e.file}:${e.line} (${e.keyType} ${sha256Fingerprint(e.key)})`,
+      );
+      throw new CplbError(
+        `HOST KEY CHANGED: the host presented ${fingerprint}, known_hosts has ${where.join(', ')}`,
+        {
+          ...base,
+          code: 'SSH_HOST_KEY_MISMATCH',
+          hint: `if the host was reinstalled, remove the old key with: ssh-keygen -R ${shq(token)} -f ${shq(check.entries[0]?.file ?? file)}; otherwise someone may be intercepting the connection`,
+        },
+      );
+    }
+    case 'unknown':
+      if (policy.acceptNew) {
+        await appendKnownHost(file, knownHostsLine(target.host, target.port, key));
+        policy.onEvent?.(`${target.name}: trusted new host key ${fingerprint}, added to ${file}`);
+        return;
+      }
+      throw new CplbError(
+        `unknown host key ${fingerprint}: ${token} is not in ${policy.knownHostsFiles.join(', ')}`,
+        {
+          ...base,
+          code: 'SSH_HOST_UNKNOWN',
+          hint: `check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_${keyTypeOf(key).replace(/^ssh-|-.*$/g, '')}_key.pub), then trust it: ssh-keyscan -p ${target.port} ${shq(target.host)} >> ${shq(file)}, or pass --accept-new-host-keys`,
+        },
+      );
+  }
+}
+
+const ALGORITHMS_FOR_KEY_TYPE: Record<string, string[]> = {
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+
+const DEFAULT_ORDER = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
+
+/**
+ * Host key algorithms with the types known_hosts (or the pin) already holds for this host first,
+ * as OpenSSH does: otherwise a server with an RSA and an Ed25519 key, known by its RSA key, would
+ * present the Ed25519 one and fail as "changed".
+ */
+export function preferredHostKeyAlgorithms(
+  target: ResolvedTarget,
+  entries: readonly KnownHostEntry[],
+): string[] {
+  const pinnedType = target.hostKey?.includes(' ') ? [target.hostKey.trim().split(/\s+/)[0] ?? ''] : [];
+  const known = target.hostKey !== undefined ? pinnedType : knownKeyTypes(entries, target.host, target.port);
+  const first = known
+    .flatMap((type) => ALGORITHMS_FOR_KEY_TYPE[type] ?? [type])
+    .filter((a) => DEFAULT_ORDER.includes(a));
+  return [...new Set([...first, ...DEFAULT_ORDER])];
+}

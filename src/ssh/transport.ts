@@ -1,0 +1,185 @@
+import pLimit from 'p-limit';
+import type { Client, ClientChannel } from 'ssh2';
+import { CplbError } from '../errors.js';
+import {
+  cancelledError,
+  channelClosedError,
+  commandTimeoutError,
+  connectionGoneError,
+} from './ssh-errors.js';
+import type { RawResult, RunOptions, Transport } from './ssh-remote.js';
+
+/**
+ * Runs commands on one ssh2 connection (types only from ssh2: connection.ts opens it). OpenSSH
+ * refuses more than MaxSessions (default 10) channels per connection, so at most 8 run at once and
+ * the rest queue.
+ */
+export const MAX_CHANNELS = 8;
+const CLOSE_GRACE_MS = 2_000;
+const KILL_TIMEOUT_MS = 5_000;
+const OPEN_RETRIES = 8;
+
+/** `<pid>\n<rest>` from trackedCommand(); null when the first line is not a PID. */
+export function splitPidLine(stdout: Buffer): { pid: number; rest: Buffer } | null {
+  const newline = stdout.indexOf(10);
+  if (newline < 1 || newline > 10) return null;
+  const text = stdout.subarray(0, newline).toString('latin1');
+  if (!/^\d+$/.test(text)) return null;
+  return { pid: Number(text), rest: stdout.subarray(newline + 1) };
+}
+
+export class Ssh2Transport implements Transport {
+  private readonly limit = pLimit(MAX_CHANNELS);
+  /** Set once the connection is gone: every later run fails fast with it. */
+  private dead: CplbError | null = null;
+  private readonly pending = new Set<(err: CplbError) => void>();
+  private readonly closedHops = new WeakSet<Client>();
+
+  constructor(
+    private readonly client: Client,
+    private readonly name: string,
+    private readonly bastions: Client[],
+    private readonly signal?: AbortSignal,
+  ) {
+    client.on('error', (err: Error) => this.markDead(connectionGoneError(name, err.message, err)));
+    client.on('close', () => this.markDead(connectionGoneError(name, 'the server or network ended it')));
+    for (const hop of [client, ...bastions]) hop.once('close', () => this.closedHops.add(hop));
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  run(command: string, opts: RunOptions): Promise<RawResult> {
+    return this.limit(() => this.runNow(command, opts));
+  }
+
+  async close(): Promise<void> {
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.markDead(connectionGoneError(this.name, 'closed by cplbctl'));
+    // Inner hop first: its socket is a channel of the bastion behind it.
+    for (const hop of [this.client, ...this.bastions]) {
+      if (!this.closedHops.has(hop)) await endAndWait(hop);
+    }
+  }
+
+  private readonly onAbort = () => {
+    this.markDead(cancelledError(this.name));
+    void this.close();
+  };
+
+  private markDead(err: CplbError): void {
+    // Keep the first cause: a later "closed" should not hide "cancelled" or the real error.
+    this.dead ??= err;
+    for (const reject of this.pending) reject(err);
+    this.pending.clear();
+  }
+
+  /** Names the command that was cut off, unless the cause says more (cancelled). */
+  private lostWhile(label: string, cause: unknown): CplbError {
+    if (cause instanceof CplbError && cause.code === 'CANCELLED') return cause;
+    return channelClosedError(this.name, label, cause ?? undefined);
+  }
+
+  private runNow(command: string, opts: RunOptions): Promise<RawResult> {
+    if (this.dead) return Promise.reject(this.dead);
+    return new Promise<RawResult>((resolve, reject) => {
+      const started = performance.now();
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let exitCode: number | null = null;
+      let signal: string | null = null;
+      let channel: ClientChannel | undefined;
+      let done = false;
+      const finish = (err: CplbError | null) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.pending.delete(onConnectionLost);
+        if (err) return reject(err);
+        if (exitCode === null && signal === null) return reject(this.lostWhile(opts.label, this.dead));
+        const durationMs = Math.round(performance.now() - started);
+        const out = Buffer.concat(stdout);
+        const tracked = opts.killCommand ? splitPidLine(out) : null;
+        resolve({
+          exitCode,
+          signal,
+          stdout: tracked?.rest ?? out,
+          stderr: Buffer.concat(stderr),
+          durationMs,
+        });
+      };
+      const onConnectionLost = (err: CplbError) => finish(this.lostWhile(opts.label, err));
+      this.pending.add(onConnectionLost);
+      const timer = setTimeout(() => {
+        // A channel signal works for non-root logins only (OpenSSH needs privilege separation
+        // for it); the kill command by session PID covers root and sudo.
+        if (channel) killChannel(channel);
+        const pid = opts.killCommand ? splitPidLine(Buffer.concat(stdout))?.pid : undefined;
+        if (pid !== undefined && opts.killCommand) {
+          const kill = opts.killCommand(pid);
+          this.run(kill, { timeoutMs: KILL_TIMEOUT_MS, label: kill }).catch(() => undefined);
+        }
+        finish(commandTimeoutError(this.name, opts.label, opts.timeoutMs));
+      }, opts.timeoutMs);
+      const open = (attempt: number) => {
+        try {
+          this.client.exec(command, onOpen(attempt));
+        } catch (err) {
+          // ssh2 throws synchronously once the socket is gone.
+          finish(this.lostWhile(opts.label, this.dead ?? err));
+        }
+      };
+      const onOpen = (attempt: number) => (err: Error | undefined, ch: ClientChannel) => {
+        if (done) return void ch?.close();
+        if (err) {
+          // sshd frees a closed session only after draining its input, so an open right after a
+          // close can briefly exceed MaxSessions: the command never started, so just try again.
+          if (!this.dead && attempt < OPEN_RETRIES && /open failed/i.test(err.message)) {
+            return void setTimeout(() => open(attempt + 1), Math.min(10 * 2 ** attempt, 200));
+          }
+          return finish(this.lostWhile(opts.label, this.dead ?? err));
+        }
+        channel = ch;
+        ch.on('data', (d: Buffer) => stdout.push(d));
+        ch.stderr.on('data', (d: Buffer) => stderr.push(d));
+        ch.on('exit', (code: number | null, sig?: string) => {
+          exitCode = typeof code === 'number' ? code : null;
+          signal = sig ?? null;
+        });
+        ch.on('close', () => setImmediate(() => finish(null)));
+        // Always end stdin: a command that reads it must see EOF, not wait forever.
+        ch.end(opts.stdin);
+      };
+      open(0);
+    });
+  }
+}
+
+/**
+ * ssh2's channel.signal() is a no-op once stdin is ended, and we always end stdin: send the
+ * request through the protocol object then (RFC 4254 allows signals at any time).
+ */
+function killChannel(channel: ClientChannel): void {
+  const internals = channel as unknown as {
+    outgoing?: { id: number; state: string };
+    _client?: { _protocol?: { signal(id: number, name: string): void } };
+  };
+  try {
+    if (channel.writable) channel.signal('KILL');
+    else if (internals.outgoing && internals.outgoing.state !== 'closed') {
+      internals._client?._protocol?.signal(internals.outgoing.id, 'KILL');
+    }
+  } catch {
+    // the channel is already going away
+  }
+  channel.close();
+}
+
+function endAndWait(client: Client): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, CLOSE_GRACE_MS);
+    client.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    client.end();
+  });
+}
