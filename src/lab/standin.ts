@@ -1,0 +1,62 @@
+/**
+ * The stand-in for kube-apiserver on every lab controller: HTTPS on :6443 with the host's own certificate,
+ * /healthz /readyz /livez /version, and a sick switch (a file) a fault turns on. It runs with the machine's
+ * `node` and only node built-ins, so it needs nothing installed on the host.
+ */
+
+/** Inside each host (same path on both flavors). */
+export const STANDIN_DIR = '/opt/cplb-lab';
+export const STANDIN_SCRIPT_PATH = `${STANDIN_DIR}/standin.mjs`;
+export const STANDIN_CERT_PATH = `${STANDIN_DIR}/tls/server.crt`;
+export const STANDIN_KEY_PATH = `${STANDIN_DIR}/tls/server.key`;
+/** In the host's private /run, so a reboot (crash, then `up`) makes it healthy again, like a fresh process. */
+export const SICK_FILE = '/run/cplb-lab/apiserver-sick';
+export const STANDIN_PORT = 6443;
+
+export function standinArgs(hostName: string): string[] {
+  return [
+    STANDIN_SCRIPT_PATH,
+    STANDIN_CERT_PATH,
+    STANDIN_KEY_PATH,
+    hostName,
+    SICK_FILE,
+    String(STANDIN_PORT),
+  ];
+}
+
+export const STANDIN_SCRIPT = `// cplbctl lab: kube-apiserver stand-in (generated; do not edit)
+import https from 'node:https';
+import { existsSync, readFileSync } from 'node:fs';
+
+const [certPath, keyPath, hostName, sickFile, port] = process.argv.slice(2);
+const health = new Set(['/healthz', '/readyz', '/livez']);
+const version = {
+  major: '1',
+  minor: '30',
+  gitVersion: 'v1.30.0-cplb-lab',
+  platform: 'linux/amd64',
+  cplbLabHost: hostName,
+};
+
+const server = https.createServer({ cert: readFileSync(certPath), key: readFileSync(keyPath) }, (req, res) => {
+  const path = (req.url ?? '/').split('?')[0];
+  res.setHeader('X-Cplb-Lab-Host', hostName);
+  if (health.has(path)) {
+    const sick = existsSync(sickFile);
+    res.writeHead(sick ? 500 : 200, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(sick ? '[-]cplb-lab-standin failed: switched sick\\n' + path.slice(1) + ' check failed\\n' : 'ok');
+  } else if (path === '/version') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(version));
+  } else {
+    res.writeHead(403, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403 }));
+  }
+});
+server.on('error', (err) => {
+  console.error('stand-in: ' + err.message);
+  process.exit(1);
+});
+server.listen(Number(port), '0.0.0.0');
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));
+`;
