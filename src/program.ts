@@ -13,7 +13,18 @@ export function buildProgram(): Command {
     .version(VERSION, '-v, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cplbctl init > cluster.yaml            # a commented starter file
+  cplbctl validate cluster.yaml          # check it offline: every problem, with line and column
+  cplbctl validate k0sctl.yaml           # a k0sctl.yaml is read unchanged
+  cplbctl apply cluster.yaml             # deploy, then prove one VIP holder
+
+Exit codes: 0 ok, 1 remote failure, 2 config or usage error, 3 verified and unhealthy, 130 cancelled.`,
+    );
   registerValidate(program);
   registerInit(program);
   registerSchema(program);

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadClusterFile } from '../config/load.js';
 
@@ -7,7 +7,7 @@ export function registerValidate(program: Command): void {
     .command('validate')
     .description('Check a cluster file offline (no network, no SSH) and print every problem at once.')
     .argument('[file]', 'cluster file, native (cplbctl/v1beta1) or a k0sctl.yaml', 'cluster.yaml')
-    .option('-o, --output <format>', 'text or json', 'text')
+    .addOption(new Option('-o, --output <format>', 'text or json').choices(['text', 'json']).default('text'))
     .addHelpText(
       'after',
       `
@@ -27,7 +27,9 @@ Examples:
         for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
         if (cluster) {
           const vips = cluster.cplb.vrrpInstances.flatMap((i) => i.vips.map((v) => v.cidr)).join(', ');
-          process.stdout.write(`${file}: valid (${cluster.format} format, ${cluster.controllers.length} controller${cluster.controllers.length === 1 ? "" : "s"}, VIPs ${vips})\n`);
+          process.stdout.write(
+            `${file}: valid (${cluster.format} format, ${cluster.controllers.length} controller${cluster.controllers.length === 1 ? '' : 's'}, VIPs ${vips})\n`,
+          );
         } else {
           const n = diagnostics.filter((d) => d.severity === 'error').length;
           process.stderr.write(`${file}: ${n} error${n === 1 ? '' : 's'}\n`);

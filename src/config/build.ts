@@ -9,9 +9,21 @@ export function buildCluster(file: string, input: RuleInput): Cluster {
     .filter((h) => h.input.ssh)
     .map(({ input: h, path }) => {
       const ssh = h.ssh!;
-      const target: SshTarget = { address: ssh.address, port: ssh.port, user: ssh.user, keyPath: ssh.keyPath, hostKey: ssh.hostKey };
+      const target: SshTarget = {
+        address: ssh.address,
+        port: ssh.port,
+        user: ssh.user,
+        keyPath: ssh.keyPath,
+        hostKey: ssh.hostKey,
+      };
       if (ssh.bastion) target.bastion = { ...ssh.bastion };
-      return { name: `${ssh.address}:${ssh.port}`, role: h.role, ssh: target, privateInterface: h.privateInterface, path };
+      return {
+        name: `${ssh.address}:${ssh.port}`,
+        role: h.role,
+        ssh: target,
+        privateInterface: h.privateInterface,
+        path,
+      };
     });
   const cplb = input.cplb!;
   const ka = cplb.keepalived!;
@@ -31,7 +43,9 @@ export function buildCluster(file: string, input: RuleInput): Cluster {
         virtualRouterID: inst.virtualRouterID ?? DEFAULT_VRID + i,
         advertIntervalSeconds: inst.advertIntervalSeconds,
         interface: inst.interface,
-        unicastSources: inst.unicastSourceIP ? [inst.unicastSourceIP, ...(inst.unicastPeers ?? [])] : undefined,
+        unicastSources: inst.unicastSourceIP
+          ? [inst.unicastSourceIP, ...(inst.unicastPeers ?? [])]
+          : undefined,
         path: [...instancesPath, i],
       })),
       virtualServers: ka.virtualServers.map((vs, i) => ({

@@ -23,7 +23,9 @@ export function ipFamily(address: string): 0 | 4 | 6 {
 /** Canonical text of an address, so 10.0.0.1 and ::ffff-free IPv6 spellings compare equal. */
 export function canonicalIp(address: string): string {
   if (isIP(address) !== 6) return address;
-  return expandIPv6(address).map((g) => g.toString(16)).join(':');
+  return expandIPv6(address)
+    .map((g) => g.toString(16))
+    .join(':');
 }
 
 export function expandIPv6(address: string): number[] {

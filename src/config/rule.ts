@@ -11,7 +11,9 @@ export interface RuleInput {
   cplb: CplbInput | undefined;
   /** The API port from a k0sctl file's spec.k0s.config.spec.api.port. */
   k0sApiPort?: number;
-  paths: { cplb: DocPath; hosts: DocPath; spec: DocPath };
+  paths: { cplb: DocPath; hosts: DocPath };
+  /** Whether the file itself sets the field at `path` (the schema fills in defaults). */
+  isSet(path: DocPath): boolean;
 }
 
 export interface Reporter {

@@ -15,7 +15,8 @@ const port = (what: string) =>
     .min(1, { error: `${what} must be between 1 and 65535` })
     .max(65535, { error: `${what} must be between 1 and 65535` });
 
-const nonEmpty = (what: string) => z.string({ error: `${what} must be a string` }).min(1, { error: `${what} must not be empty` });
+const nonEmpty = (what: string) =>
+  z.string({ error: `${what} must be a string` }).min(1, { error: `${what} must not be empty` });
 
 export const LB_ALGOS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'dh', 'sh', 'sed', 'nq'] as const;
 export const LB_KINDS = ['NAT', 'DR', 'TUN'] as const;
@@ -35,19 +36,25 @@ export const sshSchema = z.strictObject({
   address: nonEmpty('address').describe('Host name or IP address to connect to.'),
   user: nonEmpty('user').default('root').describe('Login user; non-root users need passwordless sudo.'),
   port: port('port').default(22),
-  keyPath: nonEmpty('keyPath').optional().describe('Private key file; `~` is expanded. Default: ssh-agent and ~/.ssh/config.'),
+  keyPath: nonEmpty('keyPath')
+    .optional()
+    .describe('Private key file; `~` is expanded. Default: ssh-agent and ~/.ssh/config.'),
   hostKey: nonEmpty('hostKey')
     .optional()
-    .describe('Pinned host key fingerprint (`SHA256:...`, as ssh-keygen -l prints it), checked besides known_hosts.'),
+    .describe(
+      'Pinned host key fingerprint (`SHA256:...`, as ssh-keygen -l prints it), checked besides known_hosts.',
+    ),
   bastion: bastionSchema.optional(),
 });
 
 export const hostSchema = z.strictObject({
-  role: z.enum(ROLES, { error: `role must be one of ${ROLES.join(', ')}` }).describe('Workers take no part in CPLB.'),
+  role: z
+    .enum(ROLES, { error: `role must be one of ${ROLES.join(', ')}` })
+    .describe('Workers take no part in CPLB.'),
   ssh: sshSchema,
   privateInterface: nonEmpty('privateInterface')
     .optional()
-    .describe('This host\'s NIC for VRRP when the instances name none (overrides the default-route NIC).'),
+    .describe("This host's NIC for VRRP when the instances name none (overrides the default-route NIC)."),
 });
 
 /** A Go duration such as `1m`, `30s`, `1m30s` or `500ms` (metav1.Duration, as k0s takes it). */
@@ -55,7 +62,9 @@ export const GO_DURATION = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/;
 
 export const vrrpInstanceSchema = z.strictObject({
   virtualIPs: z
-    .array(nonEmpty('a virtual IP'), { error: 'virtualIPs must be a list of CIDRs, e.g. ["192.168.122.200/24"]' })
+    .array(nonEmpty('a virtual IP'), {
+      error: 'virtualIPs must be a list of CIDRs, e.g. ["192.168.122.200/24"]',
+    })
     .min(1, { error: 'virtualIPs must hold at least one CIDR, e.g. ["192.168.122.200/24"]' })
     .describe('Virtual IPs as CIDRs (address/prefix). One address family per instance.'),
   authPass: z
@@ -75,11 +84,13 @@ export const vrrpInstanceSchema = z.strictObject({
     .describe('NIC name or MAC address; default: the NIC of the default route on each host.'),
   unicastSourceIP: nonEmpty('unicastSourceIP')
     .optional()
-    .describe('Unicast VRRP: one controller\'s address. Together with unicastPeers it names every controller\'s source.'),
+    .describe(
+      "Unicast VRRP: one controller's address. Together with unicastPeers it names every controller's source.",
+    ),
   unicastPeers: z
     .array(nonEmpty('a unicast peer'), { error: 'unicastPeers must be a list of IP addresses' })
     .optional()
-    .describe('Unicast VRRP: the other controllers\' source addresses.'),
+    .describe("Unicast VRRP: the other controllers' source addresses."),
 });
 
 export const virtualServerSchema = z.strictObject({
@@ -98,7 +109,10 @@ export const virtualServerSchema = z.strictObject({
 
 export const healthCheckSchema = z
   .strictObject({
-    path: z.string().regex(/^\/\S*$/, { error: 'healthCheck.path must start with / and hold no spaces' }).default('/readyz'),
+    path: z
+      .string()
+      .regex(/^\/\S*$/, { error: 'healthCheck.path must start with / and hold no spaces' })
+      .default('/readyz'),
     intervalSeconds: z.number().positive({ error: 'intervalSeconds must be above 0' }).default(1),
     timeoutSeconds: z.number().positive({ error: 'timeoutSeconds must be above 0' }).default(1),
     fallCount: z.number().int().min(1, { error: 'fallCount must be at least 1' }).default(3),
@@ -112,7 +126,10 @@ export const keepalivedSchema = z.strictObject({
   userSpaceProxyBindPort: port('userSpaceProxyBindPort')
     .default(6444)
     .describe('Port of the userspace proxy that VIP:apiServerPort is redirected to.'),
-  disableLoadBalancer: z.boolean().default(false).describe('Only float the VIP: no proxy and no iptables rule.'),
+  disableLoadBalancer: z
+    .boolean()
+    .default(false)
+    .describe('Only float the VIP: no proxy and no iptables rule.'),
   vrrpVersion: z
     .union([z.literal(2), z.literal(3)], { error: 'vrrpVersion must be 2 or 3' })
     .default(2)
@@ -121,11 +138,15 @@ export const keepalivedSchema = z.strictObject({
 
 export const cplbSchema = z.strictObject({
   enabled: z.boolean({ error: 'enabled must be true or false' }).default(false),
-  type: z.literal('Keepalived', { error: 'type must be Keepalived (the only type k0s supports)' }).default('Keepalived'),
+  type: z
+    .literal('Keepalived', { error: 'type must be Keepalived (the only type k0s supports)' })
+    .default('Keepalived'),
   keepalived: keepalivedSchema.optional(),
   apiServerPort: port('apiServerPort')
     .optional()
-    .describe('cplbctl addition: the API servers\' port, default 6443 (k0sctl files: spec.k0s.config.spec.api.port).'),
+    .describe(
+      "cplbctl addition: the API servers' port, default 6443 (k0sctl files: spec.k0s.config.spec.api.port).",
+    ),
   healthCheck: healthCheckSchema.optional(),
 });
 

@@ -11,7 +11,11 @@ export interface StarterOptions {
   k0sctl: boolean;
 }
 
-const DEFAULT_CONTROLLERS: StarterHost[] = [11, 12, 13].map((n) => ({ user: 'root', address: `192.168.122.${n}`, port: 22 }));
+const DEFAULT_CONTROLLERS: StarterHost[] = [11, 12, 13].map((n) => ({
+  user: 'root',
+  address: `192.168.122.${n}`,
+  port: 22,
+}));
 
 function quote(s: string): string {
   return JSON.stringify(s);

@@ -1,14 +1,26 @@
+import { formatPath } from '../diagnostics.js';
 import type { Rule } from '../rule.js';
 
-const HINT_ADD =
-  'add controlPlaneLoadBalancing with enabled: true and keepalived.vrrpInstances (run `cplbctl init` for a starter file)';
+const K0SCTL_API_PORT_PATH = ['spec', 'k0s', 'config', 'spec', 'api', 'port'];
 
 export const cplbEnabled: Rule = {
   name: 'cplb-enabled',
-  check({ cplb, paths }, report) {
-    if (!cplb) report.error(paths.spec, 'no controlPlaneLoadBalancing section, so there is nothing to deploy', HINT_ADD);
+  check({ cplb, paths, format }, report) {
+    const init = format === 'k0sctl' ? '`cplbctl init --k0sctl`' : '`cplbctl init`';
+    // Reported at the section's own path: where it is missing, that names what to add and
+    // points at the deepest part of it the file has.
+    if (!cplb)
+      report.error(
+        paths.cplb,
+        'controlPlaneLoadBalancing is missing, so there is nothing to deploy',
+        `add ${formatPath(paths.cplb)} with enabled: true, type: Keepalived and keepalived.vrrpInstances (${init} prints an example)`,
+      );
     else if (!cplb.enabled)
-      report.error([...paths.cplb, 'enabled'], 'control plane load balancing is not enabled', 'set enabled: true');
+      report.error(
+        [...paths.cplb, 'enabled'],
+        'control plane load balancing is not enabled (enabled defaults to false)',
+        'set enabled: true under controlPlaneLoadBalancing',
+      );
   },
 };
 
@@ -18,7 +30,7 @@ export const cplbHasInstances: Rule = {
     if (!cplb?.enabled) return;
     if (!cplb.keepalived || cplb.keepalived.vrrpInstances.length === 0)
       report.error(
-        cplb.keepalived ? [...paths.cplb, 'keepalived', 'vrrpInstances'] : paths.cplb,
+        [...paths.cplb, 'keepalived', 'vrrpInstances'],
         'no VRRP instance, so no virtual IP would float',
         'add keepalived.vrrpInstances with at least one entry holding virtualIPs and authPass',
       );
@@ -27,15 +39,23 @@ export const cplbHasInstances: Rule = {
 
 export const ports: Rule = {
   name: 'ports',
-  check({ cplb, paths, k0sApiPort }, report) {
-    const proxy = cplb?.keepalived?.userSpaceProxyBindPort ?? 6444;
-    const api = cplb?.apiServerPort ?? k0sApiPort ?? 6443;
-    if (proxy === api)
-      report.error(
-        [...paths.cplb, 'keepalived', 'userSpaceProxyBindPort'],
-        `the proxy port ${proxy} is the API server port too`,
-        'choose another userSpaceProxyBindPort (the default is 6444)',
-      );
+  check({ cplb, paths, k0sApiPort, isSet }, report) {
+    if (!cplb?.enabled) return;
+    const proxy = cplb.keepalived?.userSpaceProxyBindPort ?? 6444;
+    const api = cplb.apiServerPort ?? k0sApiPort ?? 6443;
+    if (proxy !== api) return;
+    // Point at whichever of the two the file sets; the proxy's field when it sets both.
+    const proxyPath = [...paths.cplb, 'keepalived', 'userSpaceProxyBindPort'];
+    const explicitProxy = isSet(proxyPath);
+    const apiPath =
+      cplb.apiServerPort !== undefined ? [...paths.cplb, 'apiServerPort'] : K0SCTL_API_PORT_PATH;
+    report.error(
+      explicitProxy ? proxyPath : apiPath,
+      `the proxy port (userSpaceProxyBindPort${explicitProxy ? '' : ', default 6444'}) and the API server port are both ${api}`,
+      !explicitProxy
+        ? "set keepalived.userSpaceProxyBindPort to a free port other than the API server's"
+        : 'choose another userSpaceProxyBindPort (the default is 6444)',
+    );
   },
 };
 

@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { formatPath } from '../diagnostics.js';
+import type { DocPath } from '../types.js';
 import { expandHome } from '../paths.js';
 import type { Rule } from '../rule.js';
 import { isInterfaceRef } from '../net.js';
@@ -8,7 +10,8 @@ const isCplbRole = (role: string) => role === 'controller' || role === 'controll
 export const controllersPresent: Rule = {
   name: 'controllers-present',
   check({ hosts, paths }, report) {
-    if (!hosts.some((h) => isCplbRole(h.input.role)))
+    // A `single` host gets role-single's error, which says what to change; this would repeat it.
+    if (!hosts.some((h) => isCplbRole(h.input.role) || h.input.role === 'single'))
       report.error(paths.hosts, 'no controller among the hosts', 'give at least one host role: controller');
   },
 };
@@ -30,7 +33,11 @@ export const singleController: Rule = {
   name: 'single-controller',
   check({ hosts, paths }, report) {
     if (hosts.filter((h) => isCplbRole(h.input.role)).length === 1)
-      report.warn(paths.hosts, 'only one controller: the VIP cannot fail over anywhere', 'add controllers for high availability');
+      report.warn(
+        paths.hosts,
+        'only one controller: the VIP cannot fail over anywhere',
+        'add controllers for high availability',
+      );
   },
 };
 
@@ -39,26 +46,30 @@ export const sshPresent: Rule = {
   check({ hosts }, report) {
     for (const h of hosts)
       if (isCplbRole(h.input.role) && !h.input.ssh)
-        report.error(h.path, 'controller has no ssh section', 'cplbctl reaches controllers over SSH only: add ssh.address (and user, keyPath)');
+        report.error(
+          h.path,
+          'controller has no ssh section',
+          'cplbctl reaches controllers over SSH only: add ssh.address (and user, keyPath)',
+        );
   },
 };
 
 export const uniqueHosts: Rule = {
   name: 'unique-hosts',
   check({ hosts }, report) {
-    const seen = new Map<string, number>();
-    hosts.forEach((h, i) => {
-      if (!h.input.ssh) return;
+    const seen = new Map<string, DocPath>();
+    for (const h of hosts) {
+      if (!h.input.ssh) continue;
       const key = `${h.input.ssh.address.toLowerCase()}:${h.input.ssh.port}`;
       const first = seen.get(key);
-      if (first === undefined) seen.set(key, i);
+      if (first === undefined) seen.set(key, h.path);
       else
         report.error(
           [...h.path, 'ssh', 'address'],
-          `${key} is already host ${first}`,
+          `${key} is also ${formatPath(first)}`,
           'every host needs its own address:port; remove the duplicate',
         );
-    });
+    }
   },
 };
 
@@ -70,7 +81,11 @@ export const keyPathExists: Rule = {
       if (!ssh) continue;
       const check = (keyPath: string | undefined, path: (string | number)[]) => {
         if (keyPath && !existsSync(expandHome(keyPath)))
-          report.error(path, `key file ${keyPath} does not exist`, 'fix keyPath, or remove it to use ssh-agent and ~/.ssh/config');
+          report.error(
+            path,
+            `key file ${keyPath} does not exist`,
+            'fix keyPath, or remove it to use ssh-agent and ~/.ssh/config',
+          );
       };
       check(ssh.keyPath, [...h.path, 'ssh', 'keyPath']);
       check(ssh.bastion?.keyPath, [...h.path, 'ssh', 'bastion', 'keyPath']);
@@ -101,7 +116,7 @@ export const privateInterface: Rule = {
       if (nic !== undefined && !isInterfaceRef(nic))
         report.error(
           [...h.path, 'privateInterface'],
-          'not a valid interface name or MAC address',
+          `${JSON.stringify(nic)} is not a valid interface name or MAC address`,
           'use a Linux interface name (at most 15 characters, no "/", spaces or shell characters) or a MAC like 52:54:00:12:34:56',
         );
     }

@@ -17,41 +17,79 @@ export const unicast: Rule = {
       const { unicastSourceIP: source, unicastPeers: peers } = inst;
       if (source === undefined && peers === undefined) continue;
       if (source === undefined) {
-        report.error([...path, 'unicastPeers'], 'unicastPeers need unicastSourceIP', 'set unicastSourceIP to one controller\'s address');
+        report.error(
+          [...path, 'unicastPeers'],
+          'unicastPeers need unicastSourceIP',
+          "set unicastSourceIP to one controller's address",
+        );
         continue;
       }
       const vipFamily = ipFamily(inst.virtualIPs[0]?.split('/')[0] ?? '');
       const srcFamily = ipFamily(source);
       if (srcFamily === 0) {
-        report.error([...path, 'unicastSourceIP'], `"${source}" is not an IP address`, 'use the controller\'s own IP address');
+        report.error(
+          [...path, 'unicastSourceIP'],
+          `"${source}" is not an IP address`,
+          "use the controller's own IP address",
+        );
         continue;
       }
       if (vipFamily !== 0 && srcFamily !== vipFamily)
-        report.error([...path, 'unicastSourceIP'], `unicastSourceIP is IPv${srcFamily} but the VIPs are IPv${vipFamily}`, 'VRRP adverts use the VIPs\' address family');
+        report.error(
+          [...path, 'unicastSourceIP'],
+          `unicastSourceIP is IPv${srcFamily} but the VIPs are IPv${vipFamily}`,
+          "VRRP adverts use the VIPs' address family",
+        );
       if (!peers || peers.length === 0) {
         report.error(
           [...path, 'unicastSourceIP'],
           'unicastSourceIP without unicastPeers',
-          'list the other controllers\' addresses in unicastPeers, or remove unicastSourceIP for multicast',
+          "list the other controllers' addresses in unicastPeers, or remove unicastSourceIP for multicast",
         );
         continue;
       }
       const seen = new Set([canonicalIp(source)]);
+      let unusable = false;
       peers.forEach((peer, j) => {
-        const at = [...path, 'unicastPeers', j];
-        if (ipFamily(peer) === 0) report.error(at, `"${peer}" is not an IP address`, 'list IP addresses only');
-        else if (ipFamily(peer) !== srcFamily) report.error(at, `peer ${peer} is not IPv${srcFamily} like unicastSourceIP`, 'use one address family');
-        else if (canonicalIp(peer) === canonicalIp(source))
-          report.error(at, `peer ${peer} is unicastSourceIP itself`, 'unicastPeers lists the OTHER controllers only');
-        else if (seen.has(canonicalIp(peer))) report.error(at, `peer ${peer} is listed twice`, 'remove the duplicate');
-        else seen.add(canonicalIp(peer));
+        const problem = peerProblem(peer, source, seen);
+        if (!problem) return void seen.add(canonicalIp(peer));
+        report.error([...path, 'unicastPeers', j], problem.message, problem.hint);
+        unusable ||= problem.unusable;
       });
-      if (seen.size !== controllers)
+      // A peer that is no usable address has its own error already; counting would repeat it.
+      if (!unusable && seen.size !== controllers)
         report.error(
           [...path, 'unicastPeers'],
-          `unicastSourceIP and unicastPeers name ${seen.size} addresses, but there are ${controllers} controllers`,
+          `unicastSourceIP and unicastPeers name ${plural(seen.size, 'address', 'addresses')}, but there ${controllers === 1 ? 'is 1 controller' : `are ${controllers} controllers`}`,
           'name exactly one address per controller: this one in unicastSourceIP, the others in unicastPeers',
         );
     }
   },
 };
+
+function peerProblem(
+  peer: string,
+  source: string,
+  seen: Set<string>,
+): { message: string; hint: string; unusable: boolean } | undefined {
+  const family = ipFamily(peer);
+  if (family === 0)
+    return { message: `"${peer}" is not an IP address`, hint: 'list IP addresses only', unusable: true };
+  if (family !== ipFamily(source))
+    return {
+      message: `peer ${peer} is not IPv${ipFamily(source)} like unicastSourceIP`,
+      hint: 'use one address family',
+      unusable: true,
+    };
+  if (canonicalIp(peer) === canonicalIp(source))
+    return {
+      message: `peer ${peer} is unicastSourceIP itself`,
+      hint: 'unicastPeers lists the OTHER controllers only',
+      unusable: false,
+    };
+  if (seen.has(canonicalIp(peer)))
+    return { message: `peer ${peer} is listed twice`, hint: 'remove the duplicate', unusable: false };
+  return undefined;
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
