@@ -1,0 +1,319 @@
+/** The node agent: wires the proxy, health checks, keepalived, iptables and the status endpoints. */
+import { mkdir, readFile } from 'node:fs/promises';
+import { VERSION } from '../version.js';
+import { hashConfigText, loadAgentConfig, proxyBindAddress, type AgentConfig } from './config.js';
+import { HealthChecker } from './health.js';
+import { IptablesRules, redirectRules } from './iptables.js';
+import { KeepalivedSupervisor } from './keepalived.js';
+import { errorText, type Logger } from './log.js';
+import { MetricsServer } from './metrics.js';
+import { NotifyFifoReader } from './notify.js';
+import { UpstreamPool, type Upstream } from './pool.js';
+import { findForeignKeepalived, type ForeignProcess } from './procs.js';
+import { TcpProxy } from './proxy.js';
+import { StatusServer, type AgentStatus } from './status.js';
+import { nodeHealth, TrackFile, TRACK_FAULT, TRACK_OK, type NodeHealth } from './trackfile.js';
+import { heldVips, VrrpStates } from './vrrp.js';
+import { watchFiles } from './watch.js';
+
+export class Agent {
+  private config: AgentConfig;
+  private configHash: string;
+  private keepalivedHash: string | undefined;
+  private readonly startedAt = Date.now();
+  private pool: UpstreamPool;
+  private readonly checker: HealthChecker;
+  private readonly proxy: TcpProxy;
+  private readonly track: TrackFile;
+  private readonly keepalived: KeepalivedSupervisor;
+  private readonly notify: NotifyFifoReader;
+  private iptables: IptablesRules;
+  private readonly vrrp = new VrrpStates();
+  private readonly statusServer: StatusServer;
+  private metrics: MetricsServer | undefined;
+  private health: NodeHealth = { ok: false, reason: 'starting' };
+  private foreign: ForeignProcess[] = [];
+  private tick: NodeJS.Timeout | undefined;
+  private unwatch: () => void = () => undefined;
+  private reloading: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly configPath: string,
+    loaded: { config: AgentConfig; hash: string },
+    private readonly log: Logger,
+  ) {
+    this.config = loaded.config;
+    this.configHash = loaded.hash;
+    const c = this.config;
+    log.setLevel(c.logLevel);
+    this.pool = UpstreamPool.fromConfig(c.proxy.upstreams, c.proxy.healthCheck);
+    const hLog = log.child({ component: 'health' });
+    this.checker = new HealthChecker(c.proxy.healthCheck, (u) => {
+      const up = u as Upstream;
+      hLog.info('upstream health changed', {
+        upstream: up.id,
+        health: up.health.status,
+        error: up.health.lastError,
+      });
+      void this.updateHealth();
+    });
+    this.proxy = new TcpProxy(this.pool, {
+      log: log.child({ component: 'proxy' }),
+      dialTimeoutMs: c.proxy.dialTimeoutMs,
+    });
+    this.track = new TrackFile(c.keepalived.trackFile);
+    this.keepalived = new KeepalivedSupervisor({
+      binary: c.keepalived.binary,
+      configPath: c.keepalived.configPath,
+      pidDir: c.keepalived.pidDir,
+      backoff: c.keepalived.restartBackoff,
+      log,
+      onExit: () => this.vrrp.markStopped(),
+    });
+    const vLog = log.child({ component: 'vrrp' });
+    this.notify = new NotifyFifoReader(
+      c.keepalived.notifyFifo,
+      (event) => {
+        const before = this.vrrp.apply(event);
+        if (before !== undefined)
+          vLog.info('vrrp state', { instance: event.name, state: event.state, from: before });
+      },
+      vLog,
+    );
+    this.iptables = this.makeIptables(c);
+    this.vrrp.expect(c.vips.map((v) => v.instanceName));
+    this.statusServer = new StatusServer(
+      c.statusSocket,
+      () => this.liveStatus(),
+      log.child({ component: 'status' }),
+    );
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    await mkdir(c.keepalived.pidDir, { recursive: true, mode: 0o755 });
+    // Until the proxy is proven, this node must not take the VIP.
+    await this.track.set(TRACK_FAULT);
+    await this.notify.open();
+    await this.ensureProxy();
+    this.checker.start(this.pool.upstreams);
+    await this.ensureRules();
+    this.keepalivedHash = await this.hashFile(c.keepalived.configPath);
+    await this.keepalived.start();
+    this.scanForeign();
+    await this.statusServer.listen();
+    if (c.metrics.enabled) {
+      this.metrics = new MetricsServer(
+        c.metrics.port,
+        () => this.snapshot(),
+        this.log.child({ component: 'metrics' }),
+      );
+      await this.metrics
+        .listen()
+        .catch((err) => this.log.error('metrics disabled', { error: errorText(err) }));
+    }
+    this.tick = setInterval(() => void this.periodic(), c.iptables.reassertIntervalMs);
+    this.unwatch = watchFiles([this.configPath, c.keepalived.configPath], () => void this.reload(), this.log);
+    await this.checker.firstRound();
+    await this.updateHealth();
+    this.log.info('agent started', { version: VERSION, host: c.hostName, configHash: this.configHash });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.tick);
+    this.unwatch();
+    this.checker.stop();
+    // keepalived first: its priority-0 adverts hand the VIP over before the rules and proxy go.
+    await this.keepalived.stop();
+    await this.iptables
+      .remove()
+      .catch((err) => this.log.error('removing iptables rules failed', { error: errorText(err) }));
+    await this.proxy.close();
+    this.notify.close();
+    await this.statusServer.close();
+    await this.metrics?.close();
+    this.log.info('agent stopped');
+  }
+
+  /** Re-reads agent.json and keepalived.conf; applies what changed (SIGHUP or a file change). */
+  reload(): Promise<void> {
+    this.reloading = this.reloading
+      .then(() => this.doReload())
+      .catch((err) => {
+        this.log.error('reload failed', { error: errorText(err) });
+      });
+    return this.reloading;
+  }
+
+  private async doReload(): Promise<void> {
+    if (this.stopped) return;
+    const loaded = await loadAgentConfig(this.configPath);
+    if (loaded.hash !== this.configHash) {
+      const old = this.config;
+      const c = loaded.config;
+      this.config = c;
+      this.configHash = loaded.hash;
+      this.log.setLevel(c.logLevel);
+      this.pool = UpstreamPool.fromConfig(c.proxy.upstreams, c.proxy.healthCheck, this.pool);
+      this.checker.setTargets(this.pool.upstreams, c.proxy.healthCheck);
+      this.proxy.setPool(this.pool);
+      this.vrrp.expect(c.vips.map((v) => v.instanceName));
+      if (old.iptables.backend !== c.iptables.backend || old.iptables.chain !== c.iptables.chain) {
+        await this.iptables.remove();
+        this.iptables = this.makeIptables(c);
+      }
+      await this.ensureProxy();
+      await this.ensureRules(true);
+      const restartOnly = ['statusSocket', 'metrics', 'keepalived'] as const;
+      for (const key of restartOnly) {
+        if (JSON.stringify(old[key]) !== JSON.stringify(c[key])) {
+          this.log.warn('setting changes only on agent restart', { setting: key });
+        }
+      }
+      this.log.info('agent config reloaded', {
+        configHash: loaded.hash,
+        upstreams: this.pool.upstreams.length,
+      });
+      await this.updateHealth();
+    }
+    const kHash = await this.hashFile(this.config.keepalived.configPath);
+    if (kHash !== undefined && kHash !== this.keepalivedHash) {
+      const test = await this.keepalived.configTest();
+      if (!test.ok) {
+        this.log.error('keepalived config rejected, keeping the running one', { output: test.output });
+        return;
+      }
+      this.keepalivedHash = kHash;
+      this.keepalived.reload();
+    }
+  }
+
+  private makeIptables(c: AgentConfig): IptablesRules {
+    const rules = new IptablesRules({
+      backend: c.iptables.backend,
+      chain: c.iptables.chain,
+      log: this.log.child({ component: 'iptables' }),
+    });
+    rules.setRules(c.proxy.enabled ? redirectRules(c.vips, c.proxy.bindPort) : []);
+    return rules;
+  }
+
+  private async ensureProxy(): Promise<void> {
+    const c = this.config;
+    try {
+      if (c.proxy.enabled) await this.proxy.listen(c.proxy.bindPort, proxyBindAddress(c));
+      else await this.proxy.close(false);
+    } catch (err) {
+      this.log.error('proxy cannot listen', { port: c.proxy.bindPort, error: errorText(err) });
+    }
+  }
+
+  private async ensureRules(force = false): Promise<void> {
+    const c = this.config;
+    this.iptables.setRules(c.proxy.enabled ? redirectRules(c.vips, c.proxy.bindPort) : []);
+    try {
+      await this.iptables.assert(force);
+    } catch (err) {
+      this.log.error('iptables rules not in place', { error: errorText(err) });
+    }
+  }
+
+  private async periodic(): Promise<void> {
+    if (this.stopped) return;
+    await this.ensureRules();
+    if (!this.proxy.listening) await this.ensureProxy();
+    this.scanForeign();
+    await this.updateHealth();
+  }
+
+  /** A distro keepalived beside ours may fight over the same VRID: report it, never kill it. */
+  private scanForeign(): void {
+    const found = findForeignKeepalived(this.keepalived.ownPids(), this.config.keepalived.configPath);
+    const key = (list: ForeignProcess[]) => list.map((p) => p.pid).join(',');
+    if (found.length > 0 && key(found) !== key(this.foreign)) {
+      this.log.warn('another keepalived runs on this node (not started by the agent)', {
+        pids: key(found),
+        hint: 'stop and disable the distro keepalived service',
+      });
+    }
+    this.foreign = found;
+  }
+
+  private async updateHealth(): Promise<void> {
+    if (this.stopped) return;
+    const next = nodeHealth({
+      proxyEnabled: this.config.proxy.enabled,
+      proxyListening: this.proxy.listening,
+      healthyUpstreams: this.pool.healthyCount,
+    });
+    if (next.ok !== this.health.ok) {
+      const level = next.ok ? 'info' : 'warn';
+      this.log[level](next.ok ? 'node healthy: may hold the VIP' : 'node unhealthy: giving up the VIP', {
+        reason: next.reason,
+      });
+    }
+    this.health = next;
+    try {
+      await this.track.set(next.ok ? TRACK_OK : TRACK_FAULT);
+    } catch (err) {
+      this.log.error('cannot write track file', {
+        path: this.config.keepalived.trackFile,
+        error: errorText(err),
+      });
+    }
+  }
+
+  private async hashFile(path: string): Promise<string | undefined> {
+    try {
+      return hashConfigText(await readFile(path));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Status from cached checks: cheap enough for every metrics scrape. */
+  snapshot(): AgentStatus {
+    const c = this.config;
+    return {
+      agent: {
+        hostName: c.hostName,
+        version: VERSION,
+        pid: process.pid,
+        startedAt: new Date(this.startedAt).toISOString(),
+        uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+        configHash: this.configHash,
+        keepalivedConfigHash: this.keepalivedHash,
+        revision: c.revision,
+      },
+      health: { ...this.health, trackFileValue: this.track.value },
+      keepalived: { ...this.keepalived.status(), foreign: this.foreign },
+      instances: this.vrrp.list(),
+      vips: heldVips(c.vips),
+      proxy: {
+        enabled: c.proxy.enabled,
+        listening: this.proxy.listening,
+        bindAddress: proxyBindAddress(c),
+        bindPort: this.proxy.address?.port ?? c.proxy.bindPort,
+        openConnections: this.proxy.openConnections,
+        healthyUpstreams: this.pool.healthyCount,
+        upstreams: this.pool.upstreams.map((u) => u.status()),
+      },
+      iptables: {
+        backend: c.iptables.backend,
+        chain: c.iptables.chain,
+        reasserts: this.iptables.reasserts,
+        rules: this.iptables.lastChecks,
+      },
+    };
+  }
+
+  /** Status for the socket: rules and foreign keepalived processes checked live. */
+  async liveStatus(): Promise<AgentStatus> {
+    await this.iptables.check().catch(() => undefined);
+    this.scanForeign();
+    return this.snapshot();
+  }
+}

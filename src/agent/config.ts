@@ -1,0 +1,163 @@
+/**
+ * The node agent's settings (/etc/cplb/agent.json, 0600 root). The planner renders this file from
+ * the cluster config and imports this schema, so both sides agree on one shape.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+export const AGENT_CONFIG_PATH = '/etc/cplb/agent.json';
+export const AGENT_SCHEMA_VERSION = 1;
+
+/** Paths shared with the keepalived.conf renderer: keepalived and the agent must name the same files. */
+export const AGENT_DEFAULTS = {
+  keepalivedConfigPath: '/etc/cplb/keepalived.conf',
+  trackFile: '/run/cplb/health',
+  notifyFifo: '/run/cplb/notify.fifo',
+  runDir: '/run/cplb',
+  statusSocket: '/run/cplb/agent.sock',
+  proxyBindPort: 6444,
+  metricsPort: 6445,
+  chain: 'CPLB',
+} as const;
+
+const port = z.number().int().min(1).max(65535);
+const positiveMs = z.number().int().min(1);
+const absPath = z.string().regex(/^\//, { error: 'must be an absolute path' });
+const ipAddress = z.string().refine((s) => isIP(s) !== 0, { error: 'must be an IP address' });
+
+const healthCheckSchema = z.strictObject({
+  path: z
+    .string()
+    .regex(/^\/\S*$/)
+    .default('/readyz'),
+  intervalMs: positiveMs.default(1000),
+  timeoutMs: positiveMs.default(1000),
+  fallCount: z.number().int().min(1).default(3),
+  riseCount: z.number().int().min(1).default(1),
+});
+
+export const upstreamSchema = z.strictObject({
+  /** IP address or host name of one controller's API server. */
+  address: z.string().min(1),
+  port: port.default(6443),
+});
+
+export const vipSchema = z
+  .strictObject({
+    address: ipAddress,
+    prefix: z.number().int().min(0).max(128),
+    family: z.union([z.literal(4), z.literal(6)]),
+    apiServerPort: port.default(6443),
+    /** keepalived's vrrp_instance name: the notify fifo reports state by this name. */
+    instanceName: z.string().regex(/^[A-Za-z0-9_.-]+$/),
+  })
+  .refine((v) => isIP(v.address) === v.family, {
+    error: 'family does not match the address',
+    path: ['family'],
+  })
+  .refine((v) => v.prefix <= (v.family === 4 ? 32 : 128), {
+    error: 'prefix too long for the family',
+    path: ['prefix'],
+  });
+
+const keepalivedSchema = z.strictObject({
+  binary: z.string().min(1).default('keepalived'),
+  configPath: absPath.default(AGENT_DEFAULTS.keepalivedConfigPath),
+  /** keepalived's track_file (weight 0): the agent writes 0 (healthy) or 1 (FAULT: give up the VIP). */
+  trackFile: absPath.default(AGENT_DEFAULTS.trackFile),
+  /** keepalived's global notify_fifo: `INSTANCE "name" STATE priority` lines. */
+  notifyFifo: absPath.default(AGENT_DEFAULTS.notifyFifo),
+  /** keepalived's pid files go here, never to /run/keepalived.pid where a distro keepalived keeps its own. */
+  pidDir: absPath.default(AGENT_DEFAULTS.runDir),
+  restartBackoff: z
+    .strictObject({ initialMs: positiveMs.default(500), maxMs: positiveMs.default(30_000) })
+    .prefault({}),
+});
+
+const proxySchema = z.strictObject({
+  /** false when only the VIP floats (disableLoadBalancer): no listener and no iptables rules. */
+  enabled: z.boolean().default(true),
+  /** Default: '::' (dual stack) when a VIP is IPv6, else '0.0.0.0'. REDIRECT needs a wildcard bind. */
+  bindAddress: ipAddress.optional(),
+  bindPort: port.default(AGENT_DEFAULTS.proxyBindPort),
+  dialTimeoutMs: positiveMs.default(3000),
+  upstreams: z.array(upstreamSchema).min(1),
+  healthCheck: healthCheckSchema.prefault({}),
+});
+
+export const agentConfigSchema = z.strictObject({
+  schemaVersion: z.literal(AGENT_SCHEMA_VERSION).default(AGENT_SCHEMA_VERSION),
+  /** Opaque id of the apply that wrote this file (e.g. the plan's hash), echoed in status. */
+  revision: z.string().optional(),
+  /** cplbctl version that rendered the file. */
+  renderedBy: z.string().optional(),
+  hostName: z.string().min(1),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  keepalived: keepalivedSchema.prefault({}),
+  proxy: proxySchema,
+  vips: z.array(vipSchema).min(1),
+  statusSocket: absPath.default(AGENT_DEFAULTS.statusSocket),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Served on 127.0.0.1 only. */
+      port: port.default(AGENT_DEFAULTS.metricsPort),
+    })
+    .prefault({}),
+  iptables: z
+    .strictObject({
+      backend: z.enum(['nft', 'legacy']).default('nft'),
+      chain: z
+        .string()
+        .regex(/^[A-Za-z][A-Za-z0-9_-]{0,27}$/, { error: 'must be a valid chain name (max 28 chars)' })
+        .default(AGENT_DEFAULTS.chain),
+      reassertIntervalMs: positiveMs.default(5000),
+    })
+    .prefault({}),
+});
+
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+export type AgentVip = AgentConfig['vips'][number];
+export type AgentUpstream = AgentConfig['proxy']['upstreams'][number];
+export type HealthCheckSettings = AgentConfig['proxy']['healthCheck'];
+
+/** Short content hash: status reports it, the planner computes the same over what it rendered. */
+export function hashConfigText(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+export class AgentConfigError extends Error {
+  override name = 'AgentConfigError';
+}
+
+export function parseAgentConfig(text: string, source = 'agent.json'): AgentConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new AgentConfigError(`${source}: not valid JSON: ${(err as Error).message}`);
+  }
+  const result = agentConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new AgentConfigError(`${source}: invalid agent config:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+export interface LoadedAgentConfig {
+  config: AgentConfig;
+  hash: string;
+}
+
+export async function loadAgentConfig(path: string): Promise<LoadedAgentConfig> {
+  const text = await readFile(path, 'utf8');
+  return { config: parseAgentConfig(text, path), hash: hashConfigText(text) };
+}
+
+export function proxyBindAddress(config: AgentConfig): string {
+  return config.proxy.bindAddress ?? (config.vips.some((v) => v.family === 6) ? '::' : '0.0.0.0');
+}

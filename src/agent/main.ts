@@ -1,0 +1,139 @@
+/**
+ * cplb-agent entry point (bundled on its own, see scripts/build-agent.mjs).
+ *
+ *   cplb-agent [run] [--config FILE] [--pid-file FILE]   run in the foreground (SIGHUP reloads)
+ *   cplb-agent status [--socket FILE | --config FILE]    print the running agent's status JSON
+ *   cplb-agent check-config [--config FILE]              validate agent.json, print its hash
+ *   cplb-agent version
+ */
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { VERSION } from '../version.js';
+import { Agent } from './agent.js';
+import {
+  AGENT_CONFIG_PATH,
+  AGENT_DEFAULTS,
+  hashConfigText,
+  loadAgentConfig,
+  parseAgentConfig,
+} from './config.js';
+import { createLogger, errorText } from './log.js';
+import { queryStatus } from './status.js';
+
+interface Args {
+  command: string;
+  config: string;
+  socket: string | undefined;
+  pidFile: string | undefined;
+}
+
+const USAGE =
+  'usage: cplb-agent [run|status|check-config|version] [--config FILE] [--socket FILE] [--pid-file FILE]';
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { command: 'run', config: AGENT_CONFIG_PATH, socket: undefined, pidFile: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (a === '--config' || a === '-c') args.config = value();
+    else if (a === '--socket') args.socket = value();
+    else if (a === '--pid-file') args.pidFile = value();
+    else if (a === '--version' || a === '-v') args.command = 'version';
+    else if (a === '--help' || a === '-h') args.command = 'help';
+    else if (!a.startsWith('-')) args.command = a;
+    else throw new Error(`unknown option ${a}\n${USAGE}`);
+  }
+  return args;
+}
+
+async function run(args: Args): Promise<number> {
+  const log = createLogger('info');
+  process.title = 'cplb-agent';
+  const loaded = await loadAgentConfig(args.config);
+  const agent = new Agent(args.config, loaded, log);
+  if (args.pidFile) writeFileSync(args.pidFile, `${process.pid}\n`);
+  let stopping: Promise<void> | undefined;
+  const shutdown = (why: string, code: number) => {
+    if (stopping) {
+      log.warn('second signal: exiting now', { signal: why });
+      process.exit(1);
+    }
+    log.info('stopping', { reason: why });
+    stopping = agent
+      .stop()
+      .catch((err) => log.error('stop failed', { error: errorText(err) }))
+      .finally(() => {
+        if (args.pidFile) {
+          try {
+            unlinkSync(args.pidFile);
+          } catch {
+            // gone already
+          }
+        }
+        process.exit(code);
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM', 0));
+  process.on('SIGINT', () => shutdown('SIGINT', 0));
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reloading');
+    void agent.reload();
+  });
+  process.on('uncaughtException', (err) => {
+    log.error('uncaught exception', { error: errorText(err), stack: err.stack });
+    shutdown('uncaughtException', 1);
+  });
+  process.on('unhandledRejection', (err) => log.error('unhandled rejection', { error: errorText(err) }));
+  try {
+    await agent.start();
+  } catch (err) {
+    log.error('agent failed to start', { error: errorText(err) });
+    shutdown('start failed', 1);
+  }
+  return new Promise<number>(() => undefined); // runs until a signal
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  switch (args.command) {
+    case 'run':
+      return run(args);
+    case 'status': {
+      let socket = args.socket;
+      if (!socket) {
+        try {
+          socket = parseAgentConfig(readFileSync(args.config, 'utf8'), args.config).statusSocket;
+        } catch {
+          socket = AGENT_DEFAULTS.statusSocket;
+        }
+      }
+      process.stdout.write(JSON.stringify(await queryStatus(socket), null, 2) + '\n');
+      return 0;
+    }
+    case 'check-config': {
+      const text = readFileSync(args.config, 'utf8');
+      parseAgentConfig(text, args.config);
+      process.stdout.write(`ok ${hashConfigText(text)}\n`);
+      return 0;
+    }
+    case 'version':
+      process.stdout.write(`cplb-agent ${VERSION}\n`);
+      return 0;
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    default:
+      throw new Error(`unknown command ${args.command}\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`cplb-agent: ${errorText(err)}\n`);
+    process.exit(2);
+  },
+);

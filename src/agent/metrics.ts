@@ -1,0 +1,143 @@
+/** Prometheus text metrics, rendered from the same status document the socket serves. */
+import http from 'node:http';
+import { errorText, type Logger } from './log.js';
+import type { AgentStatus } from './status.js';
+
+type Labels = Record<string, string>;
+
+function labelText(labels: Labels): string {
+  const parts = Object.entries(labels).map(
+    ([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+  );
+  return parts.length ? `{${parts.join(',')}}` : '';
+}
+
+class MetricWriter {
+  private out: string[] = [];
+  metric(name: string, type: 'gauge' | 'counter', help: string, samples: Array<[Labels, number]>): void {
+    this.out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) this.out.push(`${name}${labelText(labels)} ${value}`);
+  }
+  text(): string {
+    return this.out.join('\n') + '\n';
+  }
+}
+
+const VRRP_STATES = ['MASTER', 'BACKUP', 'FAULT', 'STOP', 'UNKNOWN'];
+const bool = (b: boolean) => (b ? 1 : 0);
+
+export function renderMetrics(s: AgentStatus): string {
+  const w = new MetricWriter();
+  w.metric('cplb_agent_info', 'gauge', 'Agent version and config hash.', [
+    [{ version: s.agent.version, config_hash: s.agent.configHash, host: s.agent.hostName }, 1],
+  ]);
+  w.metric('cplb_agent_uptime_seconds', 'gauge', 'Seconds since the agent started.', [
+    [{}, s.agent.uptimeSeconds],
+  ]);
+  w.metric('cplb_node_healthy', 'gauge', '1 when this node may hold the VIP (track file 0).', [
+    [{}, bool(s.health.ok)],
+  ]);
+  w.metric('cplb_keepalived_up', 'gauge', '1 while the supervised keepalived runs.', [
+    [{}, bool(s.keepalived.running)],
+  ]);
+  w.metric('cplb_keepalived_restarts_total', 'counter', 'keepalived restarts after it died.', [
+    [{}, s.keepalived.restarts],
+  ]);
+  w.metric('cplb_keepalived_foreign_processes', 'gauge', 'keepalived processes not started by the agent.', [
+    [{}, s.keepalived.foreign.length],
+  ]);
+  w.metric(
+    'cplb_vrrp_state',
+    'gauge',
+    'VRRP state per instance (1 for the current state).',
+    s.instances.flatMap((i) =>
+      VRRP_STATES.map((st): [Labels, number] => [{ instance: i.name, state: st }, bool(i.state === st)]),
+    ),
+  );
+  w.metric(
+    'cplb_vip_held',
+    'gauge',
+    '1 when the VIP is on an interface of this node.',
+    s.vips.map((v) => [{ address: v.address, instance: v.instanceName }, bool(v.held)]),
+  );
+  w.metric('cplb_proxy_listening', 'gauge', '1 while the proxy listens.', [[{}, bool(s.proxy.listening)]]);
+  const up = s.proxy.upstreams.map((u) => ({ u, l: { upstream: `${u.address}:${u.port}` } }));
+  w.metric(
+    'cplb_upstream_healthy',
+    'gauge',
+    '1 when the upstream passes its health check.',
+    up.map(({ u, l }) => [l, bool(u.health === 'healthy')]),
+  );
+  w.metric(
+    'cplb_upstream_active_connections',
+    'gauge',
+    'Open proxied connections per upstream.',
+    up.map(({ u, l }) => [l, u.activeConnections]),
+  );
+  w.metric(
+    'cplb_upstream_connections_total',
+    'counter',
+    'Proxied connections per upstream.',
+    up.map(({ u, l }) => [l, u.totalConnections]),
+  );
+  w.metric(
+    'cplb_upstream_dial_failures_total',
+    'counter',
+    'Failed dials per upstream (the client was retried on the next).',
+    up.map(({ u, l }) => [l, u.failedDials]),
+  );
+  w.metric(
+    'cplb_iptables_rule_present',
+    'gauge',
+    '1 when the rule was present at the last check.',
+    s.iptables.rules.map((r) => [
+      { family: `ipv${r.family}`, kind: r.kind, rule: r.description },
+      bool(r.present),
+    ]),
+  );
+  w.metric('cplb_iptables_reasserts_total', 'counter', 'Times the rules had to be (re)written.', [
+    [{}, s.iptables.reasserts],
+  ]);
+  return w.text();
+}
+
+/** GET /metrics on 127.0.0.1 only: nothing here is for the network. */
+export class MetricsServer {
+  private server: http.Server | undefined;
+
+  constructor(
+    private readonly port: number,
+    private readonly snapshot: () => AgentStatus,
+    private readonly log: Logger,
+  ) {}
+
+  async listen(): Promise<void> {
+    const server = http.createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404).end('not found\n');
+        return;
+      }
+      try {
+        const body = renderMetrics(this.snapshot());
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
+      } catch (err) {
+        res.writeHead(500).end(`${errorText(err)}\n`);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    server.on('error', (err) => this.log.error('metrics server failed', { error: errorText(err) }));
+    this.server = server;
+    this.log.info('metrics listening', { address: '127.0.0.1', port: this.port });
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

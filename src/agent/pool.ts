@@ -1,0 +1,123 @@
+/** The upstream API servers, their health and counters, and the order the proxy dials them in. */
+import type { AgentUpstream, HealthCheckSettings } from './config.js';
+import { HealthState, type CheckTarget } from './health.js';
+import type { UpstreamStatus } from './status.js';
+
+export class Upstream implements CheckTarget {
+  readonly id: string;
+  readonly health: HealthState;
+  activeConnections = 0;
+  totalConnections = 0;
+  failedDials = 0;
+
+  constructor(
+    readonly address: string,
+    readonly port: number,
+    settings: Pick<HealthCheckSettings, 'fallCount' | 'riseCount'>,
+  ) {
+    this.id = upstreamId(address, port);
+    this.health = new HealthState(settings.fallCount, settings.riseCount);
+  }
+
+  status(): UpstreamStatus {
+    const h = this.health;
+    return {
+      address: this.address,
+      port: this.port,
+      health: h.status,
+      consecutiveFailures: h.consecutiveFailures,
+      lastError: h.lastError,
+      lastCheckAt: h.lastCheckAt ? new Date(h.lastCheckAt).toISOString() : undefined,
+      activeConnections: this.activeConnections,
+      totalConnections: this.totalConnections,
+      failedDials: this.failedDials,
+    };
+  }
+}
+
+export function upstreamId(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+export class UpstreamPool {
+  private cursor = 0;
+
+  constructor(readonly upstreams: Upstream[]) {}
+
+  static fromConfig(
+    list: AgentUpstream[],
+    settings: HealthCheckSettings,
+    previous?: UpstreamPool,
+  ): UpstreamPool {
+    const old = new Map(previous?.upstreams.map((u) => [u.id, u]));
+    const seen = new Set<string>();
+    const upstreams: Upstream[] = [];
+    for (const { address, port } of list) {
+      const id = upstreamId(address, port);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      // Kept upstreams keep their health and counters, so a reload does not reset what we know.
+      const kept = old.get(id);
+      if (kept) {
+        kept.health.fallCount = settings.fallCount;
+        kept.health.riseCount = settings.riseCount;
+      }
+      upstreams.push(kept ?? new Upstream(address, port, settings));
+    }
+    const pool = new UpstreamPool(upstreams);
+    pool.cursor = previous?.cursor ?? 0;
+    return pool;
+  }
+
+  get healthyCount(): number {
+    return this.upstreams.filter((u) => u.health.status === 'healthy').length;
+  }
+
+  /**
+   * Dial order for one connection: healthy upstreams in round robin, starting one further each
+   * call. Upstreams not yet checked count only while none is known healthy (startup).
+   */
+  candidates(): Upstream[] {
+    const healthy = this.upstreams.filter((u) => u.health.status === 'healthy');
+    const usable = healthy.length > 0 ? healthy : this.upstreams.filter((u) => u.health.status === 'unknown');
+    if (usable.length === 0) return [];
+    const start = this.cursor % usable.length;
+    this.cursor = (this.cursor + 1) % Number.MAX_SAFE_INTEGER;
+    return [...usable.slice(start), ...usable.slice(0, start)];
+  }
+}
+
+export class NoUpstreamError extends Error {
+  override name = 'NoUpstreamError';
+  constructor(
+    message: string,
+    readonly attempts: Array<{ upstream: string; error: string }>,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Tries each candidate in turn until one dial succeeds: a dead API server costs a client one
+ * failed dial inside the agent, not a failed request (k0s's proxy gives up on the first).
+ */
+export async function dialFirst<T>(
+  candidates: Upstream[],
+  dial: (upstream: Upstream) => Promise<T>,
+  onFailure?: (upstream: Upstream, err: unknown) => void,
+): Promise<{ upstream: Upstream; connection: T }> {
+  const attempts: Array<{ upstream: string; error: string }> = [];
+  for (const upstream of candidates) {
+    try {
+      return { upstream, connection: await dial(upstream) };
+    } catch (err) {
+      upstream.failedDials++;
+      attempts.push({ upstream: upstream.id, error: err instanceof Error ? err.message : String(err) });
+      onFailure?.(upstream, err);
+    }
+  }
+  throw new NoUpstreamError(
+    candidates.length === 0 ? 'no healthy upstream' : `all ${candidates.length} upstreams failed to dial`,
+    attempts,
+  );
+}

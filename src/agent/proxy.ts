@@ -1,0 +1,153 @@
+/**
+ * The userspace TCP proxy: VIP:6443 is REDIRECTed here and spliced to a healthy API server. TLS
+ * passes through untouched (clients see the API server's own certificate).
+ */
+import net from 'node:net';
+import { errorText, type Logger } from './log.js';
+import { dialFirst, NoUpstreamError, type Upstream, type UpstreamPool } from './pool.js';
+
+export interface ProxyOptions {
+  log: Logger;
+  dialTimeoutMs: number;
+}
+
+export function dialTcp(upstream: Upstream, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: upstream.address, port: upstream.port, allowHalfOpen: true });
+    const fail = (err: Error) => {
+      socket.destroy();
+      reject(err);
+    };
+    socket.setTimeout(timeoutMs, () => fail(new Error(`connect timed out after ${timeoutMs} ms`)));
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      socket.removeListener('error', fail);
+      resolve(socket);
+    });
+  });
+}
+
+export class TcpProxy {
+  private server: net.Server | undefined;
+  private readonly open = new Set<net.Socket>();
+  private boundTo: { host: string; port: number } | undefined;
+
+  constructor(
+    private pool: UpstreamPool,
+    private readonly opts: ProxyOptions,
+  ) {}
+
+  get listening(): boolean {
+    return this.server?.listening === true;
+  }
+
+  get address(): { host: string; port: number } | undefined {
+    return this.boundTo;
+  }
+
+  get openConnections(): number {
+    return this.open.size / 2;
+  }
+
+  /** New upstreams apply to new connections; open ones run on to their end (graceful drain). */
+  setPool(pool: UpstreamPool): void {
+    this.pool = pool;
+  }
+
+  async listen(port: number, host: string): Promise<void> {
+    if (this.server && this.boundTo?.host === host && this.boundTo.port === port) return;
+    await this.closeListener();
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
+      void this.handle(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      // ipv6Only false: one '::' listener also takes IPv4 (REDIRECT of an IPv4 VIP lands on it).
+      server.listen({ port, host, ipv6Only: false }, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.opts.log.error('proxy listener failed', { error: errorText(err) }));
+    this.server = server;
+    const addr = server.address() as net.AddressInfo;
+    this.boundTo = { host, port: addr.port };
+    this.opts.log.info('proxy listening', { address: host, port: addr.port });
+  }
+
+  /** Stops accepting; with `destroy` also cuts open connections (agent shutdown). */
+  async close(destroy = true): Promise<void> {
+    await this.closeListener();
+    if (destroy) for (const socket of this.open) socket.destroy();
+  }
+
+  private async closeListener(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    this.boundTo = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(client: net.Socket): Promise<void> {
+    const peer = `${client.remoteAddress}:${client.remotePort}`;
+    let clientError: Error | undefined;
+    const onEarlyError = (err: Error) => (clientError = err);
+    client.on('error', onEarlyError);
+    let dialed: { upstream: Upstream; connection: net.Socket };
+    try {
+      dialed = await dialFirst(
+        this.pool.candidates(),
+        (u) => dialTcp(u, this.opts.dialTimeoutMs),
+        (u, err) =>
+          this.opts.log.warn('upstream dial failed', { upstream: u.id, error: errorText(err), client: peer }),
+      );
+    } catch (err) {
+      const attempts = err instanceof NoUpstreamError ? err.attempts.length : 0;
+      this.opts.log.warn('connection refused', { client: peer, reason: errorText(err), attempts });
+      client.destroy();
+      return;
+    }
+    const { upstream, connection: server } = dialed;
+    client.removeListener('error', onEarlyError);
+    if (clientError || client.destroyed) {
+      server.destroy();
+      return;
+    }
+    this.splice(client, server, upstream);
+  }
+
+  private splice(client: net.Socket, server: net.Socket, upstream: Upstream): void {
+    upstream.activeConnections++;
+    upstream.totalConnections++;
+    this.open.add(client);
+    this.open.add(server);
+    for (const s of [client, server]) {
+      s.setNoDelay(true);
+      s.setKeepAlive(true, 30_000);
+    }
+    // Either side failing ends both: a half-dead splice would hang the client's request forever.
+    const abort = (err?: Error) => {
+      if (err) this.opts.log.debug('connection aborted', { upstream: upstream.id, error: errorText(err) });
+      client.destroy();
+      server.destroy();
+    };
+    client.on('error', abort);
+    server.on('error', abort);
+    // 'close' means both directions are done (or the socket died): nothing can flow any more.
+    let closed = 0;
+    const onClose = (other: net.Socket) => {
+      other.destroy();
+      if (++closed < 2) return;
+      upstream.activeConnections--;
+      this.open.delete(client);
+      this.open.delete(server);
+    };
+    client.once('close', () => onClose(server));
+    server.once('close', () => onClose(client));
+    // pipe(): backpressure both ways, and a FIN from one side is passed on as a FIN (half-close).
+    client.pipe(server);
+    server.pipe(client);
+    client.resume();
+  }
+}

@@ -1,0 +1,75 @@
+/** What the agent knows of each VRRP instance (from the notify fifo) and of the VIPs on its NICs. */
+import { networkInterfaces } from 'node:os';
+import type { AgentVip } from './config.js';
+import type { NotifyEvent } from './notify.js';
+import type { InstanceStatus } from './status.js';
+
+export class VrrpStates {
+  private readonly states = new Map<string, InstanceStatus>();
+
+  /** Instances named in the config show up as UNKNOWN until keepalived reports them. */
+  expect(names: string[]): void {
+    for (const name of names) {
+      if (!this.states.has(name))
+        this.states.set(name, { name, state: 'UNKNOWN', priority: undefined, since: now() });
+    }
+    for (const name of [...this.states.keys()]) if (!names.includes(name)) this.states.delete(name);
+  }
+
+  /** Returns the previous state when this event changed it. */
+  apply(event: NotifyEvent): string | undefined {
+    if (event.kind !== 'INSTANCE') return undefined;
+    const before = this.states.get(event.name);
+    if (before?.state === event.state && before.priority === event.priority) return undefined;
+    this.states.set(event.name, {
+      name: event.name,
+      state: event.state,
+      priority: event.priority,
+      since: before?.state === event.state ? before.since : now(),
+    });
+    return before?.state ?? 'UNKNOWN';
+  }
+
+  /** keepalived died: whatever it said last no longer holds (a kill -9 of its VRRP child sends nothing). */
+  markStopped(): void {
+    for (const [name, s] of this.states) {
+      if (s.state !== 'STOP') this.states.set(name, { ...s, state: 'STOP', since: now() });
+    }
+  }
+
+  list(): InstanceStatus[] {
+    return [...this.states.values()];
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+/** Canonical text of an address, so `fd00:0::1` and `fd00::1` compare equal. */
+export function canonicalIp(address: string): string {
+  if (!address.includes(':')) return address;
+  try {
+    return new URL(`http://[${address.split('%')[0]}]/`).hostname.slice(1, -1);
+  } catch {
+    return address.toLowerCase();
+  }
+}
+
+/** Addresses on this node's interfaces (getifaddrs lists keepalived's secondary VIPs too; no fork). */
+export function localAddresses(): Set<string> {
+  const set = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) set.add(canonicalIp(a.address));
+  }
+  return set;
+}
+
+export function heldVips(vips: AgentVip[], local = localAddresses()) {
+  return vips.map((v) => ({
+    address: v.address,
+    prefix: v.prefix,
+    instanceName: v.instanceName,
+    held: local.has(canonicalIp(v.address)),
+  }));
+}

@@ -1,0 +1,440 @@
+/**
+ * The bundled agent with a real keepalived and real iptables, each in a network namespace of its
+ * own (cplb-tagent-a/b, joined by a veth pair on 198.19.255.0/24). Nothing here touches the root
+ * namespace's addresses, routes or firewall.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryStatus, type AgentStatus } from '../../src/agent/status.js';
+import { readPidFile } from '../../src/agent/procs.js';
+import { makeCert, waitFor, writeUpstreamScript } from './agent-fixtures.js';
+
+const NS = { a: 'cplb-tagent-a', b: 'cplb-tagent-b' } as const;
+type Node = keyof typeof NS;
+const ADDR = { a: '198.19.255.1', b: '198.19.255.2' } as const;
+const VIP = '198.19.255.100';
+const root = resolve(import.meta.dirname, '../..');
+const bundle = join(root, 'dist/agent/cplb-agent.js');
+// CPLB_AGENT_BIN=dist/agent/cplb-agent runs the single executable instead of the bundle.
+const agentCommand = process.env.CPLB_AGENT_BIN
+  ? [resolve(process.env.CPLB_AGENT_BIN)]
+  : [process.execPath, bundle];
+
+const canRun =
+  process.getuid?.() === 0 &&
+  ['keepalived', 'iptables-nft', 'ip', 'openssl'].every((b) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${b}`], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+
+let dir: string;
+const pids: number[] = []; // helpers we started (stand-in servers, the foreign keepalived)
+const agents: Partial<Record<Node, ChildProcess>> = {};
+
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
+const inNs = (node: Node, cmd: string, args: string[]) => sh('ip', ['netns', 'exec', NS[node], cmd, ...args]);
+const tryInNs = (node: Node, cmd: string, args: string[]) => {
+  try {
+    inNs(node, cmd, args);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const holds = (node: Node) =>
+  inNs(node, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']).includes(` ${VIP}/`);
+const nodeDir = (node: Node) => join(dir, node);
+const status = (node: Node): Promise<AgentStatus> => queryStatus(join(nodeDir(node), 'agent.sock'));
+const state = async (node: Node) => (await status(node)).instances[0]?.state;
+const sickFile = (name: string) => join(dir, `${name}.sick`);
+
+function background(node: Node, args: string[], log: string): ChildProcess {
+  const out = openSync(join(dir, log), 'a');
+  // `ip netns exec` execs the command: the pid we get is the command's own.
+  return spawn('ip', ['netns', 'exec', NS[node], ...args], { stdio: ['ignore', out, out] });
+}
+
+function keepalivedConf(node: Node): string {
+  const d = nodeDir(node);
+  return `global_defs {
+  router_id ${NS[node]}
+  notify_fifo ${d}/notify.fifo
+}
+track_file cplb_health {
+  file ${d}/health
+  weight 0
+}
+vrrp_instance k0s-vip-0 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  advert_int 1
+  authentication {
+    auth_type PASS
+    auth_pass tagent
+  }
+  virtual_ipaddress {
+    ${VIP}/24
+  }
+  track_file {
+    cplb_health
+  }
+}
+`;
+}
+
+function agentJson(node: Node, upstreams: Array<{ address: string; port: number }>): string {
+  const d = nodeDir(node);
+  return JSON.stringify({
+    hostName: NS[node],
+    keepalived: {
+      configPath: `${d}/keepalived.conf`,
+      trackFile: `${d}/health`,
+      notifyFifo: `${d}/notify.fifo`,
+      pidDir: `${d}/run`,
+    },
+    proxy: { upstreams, healthCheck: { intervalMs: 200, timeoutMs: 500, fallCount: 2, riseCount: 1 } },
+    vips: [{ address: VIP, prefix: 24, family: 4, instanceName: 'k0s-vip-0' }],
+    statusSocket: `${d}/agent.sock`,
+    iptables: { backend: 'nft', reassertIntervalMs: 1000 },
+  });
+}
+
+function startAgent(node: Node): void {
+  agents[node] = background(
+    node,
+    [...agentCommand, '--config', join(nodeDir(node), 'agent.json')],
+    `${node}-agent.log`,
+  );
+}
+
+/** CNs of the API servers that answered TLS connections to VIP:6443 made from inside `node`. */
+function namesViaVip(node: Node, n: number): string[] {
+  const script = `const tls=require('node:tls');(async()=>{const out=[];for(let i=0;i<${n};i++){out.push(await new Promise(r=>{const s=tls.connect({host:'${VIP}',port:6443,rejectUnauthorized:false},()=>{r(s.getPeerCertificate().subject.CN);s.end()});s.on('error',e=>r('ERR '+e.code));s.setTimeout(3000,()=>{s.destroy();r('ERR timeout')})}))}console.log(JSON.stringify(out))})()`;
+  return JSON.parse(inNs(node, process.execPath, ['-e', script])) as string[];
+}
+
+const routesBefore = canRun ? sh('ip', ['route', 'show', 'table', 'all']) + sh('ip', ['addr']) : '';
+
+describe.skipIf(!canRun)('agent with real keepalived and iptables (network namespaces)', () => {
+  beforeAll(async () => {
+    if (routesBefore.includes('198.19.255.'))
+      throw new Error('198.19.255.0/24 is in use on this machine: refusing to run');
+    for (const ns of Object.values(NS))
+      if (sh('ip', ['netns', 'list']).includes(ns)) sh('ip', ['netns', 'del', ns]);
+    if (!process.env.CPLB_AGENT_BIN) {
+      execFileSync(process.execPath, [join(root, 'scripts/build-agent.mjs'), '--no-sea'], {
+        stdio: 'ignore',
+      });
+    }
+    dir = mkdtempSync(join(tmpdir(), 'cplb-tagent-'));
+    sh('ip', ['netns', 'add', NS.a]);
+    sh('ip', ['netns', 'add', NS.b]);
+    // Both ends are created inside the namespaces: the root namespace never sees the link.
+    sh('ip', ['-n', NS.a, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS.b]);
+    for (const node of ['a', 'b'] as const) {
+      sh('ip', ['-n', NS[node], 'addr', 'add', `${ADDR[node]}/24`, 'dev', 'eth0']);
+      sh('ip', ['-n', NS[node], 'link', 'set', 'eth0', 'up']);
+      sh('ip', ['-n', NS[node], 'link', 'set', 'lo', 'up']);
+      mkdirSync(nodeDir(node));
+      writeFileSync(join(nodeDir(node), 'keepalived.conf'), keepalivedConf(node));
+    }
+    const script = writeUpstreamScript(dir);
+    const standIns = [
+      { node: 'a' as const, name: 'up-a', port: 6443 },
+      { node: 'b' as const, name: 'up-b', port: 6443 },
+      { node: 'b' as const, name: 'up-b2', port: 7443 },
+    ];
+    for (const s of standIns) {
+      const cert = makeCert(dir, s.name);
+      const args = [
+        process.execPath,
+        script,
+        s.name,
+        cert.certPath,
+        cert.keyPath,
+        ADDR[s.node],
+        String(s.port),
+        sickFile(s.name),
+      ];
+      pids.push(background(s.node, args, `${s.name}.log`).pid!);
+    }
+    // A's upstreams are a subset of B's: failing up-a and up-b leaves A with none while B keeps up-b2.
+    const upA = { address: ADDR.a, port: 6443 };
+    const upB = { address: ADDR.b, port: 6443 };
+    const upB2 = { address: ADDR.b, port: 7443 };
+    writeFileSync(join(nodeDir('a'), 'agent.json'), agentJson('a', [upA, upB]));
+    writeFileSync(join(nodeDir('b'), 'agent.json'), agentJson('b', [upB, upA, upB2]));
+    // A first, so it is the MASTER; B then joins as BACKUP (equal priority: no preemption).
+    startAgent('a');
+    await waitFor(
+      'A to become MASTER',
+      async () => (await state('a').catch(() => undefined)) === 'MASTER',
+      15_000,
+      200,
+    );
+    startAgent('b');
+    await waitFor(
+      'B to become BACKUP',
+      async () => (await state('b').catch(() => undefined)) === 'BACKUP',
+      10_000,
+      200,
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const child of Object.values(agents)) {
+      if (child?.pid && child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    }
+    await Promise.all(
+      Object.values(agents).map((c) => c && c.exitCode === null ? new Promise((r) => { const t = setTimeout(() => { c.kill('SIGKILL'); r(null); }, 8000); c.once('exit', () => { clearTimeout(t); r(null); }); }) : null),
+    ); // prettier-ignore
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    // Any keepalived the agents left behind (they should not) is ours by its pid file.
+    for (const node of ['a', 'b'] as const) {
+      for (const f of ['keepalived.pid', 'keepalived-vrrp.pid']) {
+        const pid = dir ? readPidFile(join(nodeDir(node), 'run', f)) : undefined;
+        if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } // prettier-ignore
+      }
+    }
+    for (const ns of Object.values(NS)) {
+      try {
+        sh('ip', ['netns', 'del', ns]);
+      } catch {
+        // not created
+      }
+    }
+    if (dir && process.env.CPLB_TEST_KEEP) console.log(`kept ${dir}`);
+    else if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 30_000);
+
+  it('puts the VIP on exactly one node and reports it in status and metrics', async () => {
+    expect([holds('a'), holds('b')]).toEqual([true, false]);
+    const a = await status('a');
+    expect(a.instances).toMatchObject([{ name: 'k0s-vip-0', state: 'MASTER' }]);
+    expect(a.vips).toMatchObject([{ address: VIP, held: true }]);
+    expect(a.keepalived).toMatchObject({ running: true, restarts: 0, foreign: [] });
+    expect(a.health).toMatchObject({ ok: true, trackFileValue: 0 });
+    expect(a.iptables.rules.map((r) => r.present)).toEqual([true, true, true]);
+    expect(a.proxy.upstreams.map((u) => u.health)).toEqual(['healthy', 'healthy']);
+    expect((await status('b')).vips).toMatchObject([{ held: false }]);
+    const metrics = inNs('a', process.execPath, [
+      '-e',
+      "fetch('http://127.0.0.1:6445/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
+    ]);
+    expect(metrics).toContain('cplb_vrrp_state{instance="k0s-vip-0",state="MASTER"} 1');
+    expect(metrics).toContain(`cplb_vip_held{address="${VIP}",instance="k0s-vip-0"} 1`);
+  });
+
+  it("serves VIP:6443 through the holder's proxy, from a peer (PREROUTING) and from itself (OUTPUT)", () => {
+    expect(new Set(namesViaVip('b', 6))).toEqual(new Set(['up-a', 'up-b']));
+    expect(new Set(namesViaVip('a', 6))).toEqual(new Set(['up-a', 'up-b']));
+  });
+
+  it('keeps the VIP when only its own API server is down, the proxy still reaching another', async () => {
+    writeFileSync(sickFile('up-a'), '');
+    await waitFor(
+      'up-a unhealthy on A',
+      async () => (await status('a')).proxy.upstreams[0]?.health === 'unhealthy',
+      5000,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await status('a')).health.ok).toBe(true);
+    expect([holds('a'), holds('b')]).toEqual([true, false]);
+    expect(new Set(namesViaVip('b', 4))).toEqual(new Set(['up-b']));
+  });
+
+  it('gives the VIP up (FAULT) when no upstream is healthy: it moves to the other node', async () => {
+    writeFileSync(sickFile('up-b'), '');
+    const t0 = Date.now();
+    await waitFor('A in FAULT', async () => (await state('a')) === 'FAULT', 5000);
+    await waitFor('B holds the VIP', () => holds('b') && !holds('a'), 5000);
+    const moveMs = Date.now() - t0;
+    expect((await status('a')).health).toMatchObject({
+      ok: false,
+      reason: 'no healthy upstream',
+      trackFileValue: 1,
+    });
+    expect(await state('b')).toBe('MASTER');
+    expect(new Set(namesViaVip('a', 3))).toEqual(new Set(['up-b2']));
+    // Healed, A goes back to BACKUP and leaves the VIP where it is (no needless flap).
+    rmSync(sickFile('up-a'));
+    rmSync(sickFile('up-b'));
+    await waitFor('A back to BACKUP', async () => (await state('a')) === 'BACKUP', 5000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect([holds('a'), holds('b')]).toEqual([false, true]);
+    expect(moveMs).toBeLessThan(3000);
+  });
+
+  it('restarts keepalived after a kill -9 (restart count 1)', async () => {
+    const before = await status('b');
+    const pid = before.keepalived.pid!;
+    expect(before.keepalived.restarts).toBe(0);
+    process.kill(pid, 'SIGKILL');
+    await waitFor(
+      'keepalived restarted',
+      async () => {
+        const k = (await status('b')).keepalived;
+        return k.restarts === 1 && k.running && k.pid !== pid;
+      },
+      10_000,
+    );
+    await waitFor('exactly one holder again', () => holds('a') !== holds('b'), 10_000);
+    expect((await status('b')).keepalived.lastExit).toMatchObject({ signal: 'SIGKILL' });
+  });
+
+  it('reports a keepalived it did not start, and leaves it alone', async () => {
+    const conf = join(dir, 'foreign.conf');
+    writeFileSync(
+      conf,
+      'vrrp_instance other {\n  state BACKUP\n  interface eth0\n  virtual_router_id 77\n  priority 50\n  virtual_ipaddress {\n    198.19.255.200/24\n  }\n}\n',
+    );
+    const run = join(dir, 'foreign');
+    mkdirSync(run);
+    const args = [
+      'keepalived',
+      '--dont-fork',
+      '--log-console',
+      '--no-syslog',
+      '-f',
+      conf,
+      '-p',
+      `${run}/k.pid`,
+      '-r',
+      `${run}/v.pid`,
+    ];
+    const foreign = background('b', args, 'foreign.log');
+    pids.push(foreign.pid!);
+    await waitFor(
+      'foreign keepalived reported',
+      async () => (await status('b')).keepalived.foreign.some((f) => f.pid === foreign.pid),
+      5000,
+    );
+    expect((await status('a')).keepalived.foreign).toEqual([]); // other namespace: no clash
+    expect(foreign.exitCode).toBeNull();
+    foreign.kill('SIGTERM');
+  });
+
+  it('re-asserts the REDIRECT rule within reassertIntervalMs after a flush of the nat table', async () => {
+    const spec = [
+      '-t',
+      'nat',
+      '-C',
+      'CPLB',
+      '-d',
+      `${VIP}/32`,
+      '-p',
+      'tcp',
+      '--dport',
+      '6443',
+      '-m',
+      'comment',
+      '--comment',
+      `cplb: k0s-vip-0 ${VIP}:6443`,
+      '-j',
+      'REDIRECT',
+      '--to-ports',
+      '6444',
+    ];
+    expect(tryInNs('a', 'iptables-nft', spec)).toBe(true);
+    inNs('a', 'iptables-nft', ['-t', 'nat', '-F']);
+    const t0 = Date.now();
+    expect(tryInNs('a', 'iptables-nft', spec)).toBe(false);
+    await waitFor('rule back', () => tryInNs('a', 'iptables-nft', spec), 3000, 100);
+    expect(Date.now() - t0).toBeLessThan(1000 + 500);
+    const jumps = inNs('a', 'iptables-nft', ['-t', 'nat', '-S']);
+    expect(jumps).toContain('-A PREROUTING -m comment --comment "cplb: jump to CPLB" -j CPLB');
+    expect(jumps).toContain(
+      '-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment "cplb: jump to CPLB" -j CPLB',
+    );
+  });
+
+  it('applies a changed agent.json and keepalived.conf without a restart, and refuses a broken one', async () => {
+    const before = await status('a');
+    const replace = (file: string, text: string) => {
+      // As the planner does it: a temp file renamed over the old one.
+      writeFileSync(`${file}.tmp`, text);
+      renameSync(`${file}.tmp`, file);
+    };
+    const ups = [
+      { address: ADDR.a, port: 6443 },
+      { address: ADDR.b, port: 6443 },
+      { address: ADDR.b, port: 7443 },
+    ];
+    replace(join(nodeDir('a'), 'agent.json'), agentJson('a', ups));
+    await waitFor('3 upstreams on A', async () => (await status('a')).proxy.upstreams.length === 3, 5000);
+    const mid = await status('a');
+    expect(mid.agent.configHash).not.toBe(before.agent.configHash);
+    expect(mid.agent.pid).toBe(before.agent.pid);
+    const conf = join(nodeDir('a'), 'keepalived.conf');
+    replace(conf, keepalivedConf('a').replace('advert_int 1', 'advert_int 1\n  # reloaded'));
+    await waitFor(
+      'keepalived reloaded',
+      async () => (await status('a')).agent.keepalivedConfigHash !== mid.agent.keepalivedConfigHash,
+      5000,
+    );
+    await waitFor(
+      'keepalived logs its reload',
+      () => readFileSync(join(dir, 'a-agent.log'), 'utf8').includes('reload signalled'),
+      2000,
+    );
+    replace(conf, 'vrrp_instance broken {\n  virtual_router_id 300\n}\n');
+    await waitFor(
+      'broken config rejected',
+      () => readFileSync(join(dir, 'a-agent.log'), 'utf8').includes('keepalived config rejected'),
+      5000,
+    );
+    const after = await status('a');
+    expect(after.keepalived).toMatchObject({
+      pid: before.keepalived.pid,
+      restarts: before.keepalived.restarts,
+      running: true,
+    });
+    replace(conf, keepalivedConf('a'));
+    agents.a!.kill('SIGHUP');
+    await waitFor(
+      'SIGHUP reload',
+      async () => (await status('a')).agent.keepalivedConfigHash === before.agent.keepalivedConfigHash,
+      5000,
+    );
+  });
+
+  it('on SIGTERM removes its chain and jumps, stops keepalived and its socket', async () => {
+    const before = await status('b');
+    const kpid = before.keepalived.pid!;
+    const child = agents.b!;
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(inNs('b', 'iptables-nft', ['-t', 'nat', '-S'])).not.toMatch(/CPLB/);
+    expect(existsSync(`/proc/${kpid}`)).toBe(false);
+    expect(existsSync(join(nodeDir('b'), 'agent.sock'))).toBe(false);
+    await waitFor('A takes the VIP', () => holds('a') && !holds('b'), 5000);
+  });
+});

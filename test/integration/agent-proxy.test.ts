@@ -1,0 +1,234 @@
+/**
+ * The agent's TCP proxy against real TLS servers on 127.0.0.1: round robin, health checks,
+ * dial retry, half-close, bulk transfer, drain on reload.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HealthChecker } from '../../src/agent/health.js';
+import { createLogger } from '../../src/agent/log.js';
+import { UpstreamPool } from '../../src/agent/pool.js';
+import { TcpProxy } from '../../src/agent/proxy.js';
+import { makeCert, peerName, startUpstream, waitFor, type Upstream } from './agent-fixtures.js';
+
+const log = createLogger('error', () => undefined);
+const hc = { path: '/readyz', intervalMs: 100, timeoutMs: 500, fallCount: 3, riseCount: 1 };
+let dir: string;
+let ups: Upstream[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
+
+async function proxyFor(pool: UpstreamPool): Promise<{ proxy: TcpProxy; port: number }> {
+  const proxy = new TcpProxy(pool, { log, dialTimeoutMs: 1000 });
+  await proxy.listen(0, '127.0.0.1');
+  cleanups.push(() => proxy.close());
+  return { proxy, port: proxy.address!.port };
+}
+
+function poolOf(ports: number[]): UpstreamPool {
+  return UpstreamPool.fromConfig(
+    ports.map((port) => ({ address: '127.0.0.1', port })),
+    hc,
+  );
+}
+
+async function namesThrough(port: number, n: number): Promise<string[]> {
+  const names: string[] = [];
+  for (let i = 0; i < n; i++) names.push(await peerName('127.0.0.1', port));
+  return names;
+}
+
+/** A plain TCP upstream that echoes, and on the client's FIN answers `END name bytes` then FINs. */
+async function echoServer(name: string): Promise<{ port: number }> {
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    let bytes = 0;
+    s.on('data', (d: Buffer) => {
+      bytes += d.length;
+      s.write(d);
+    });
+    s.on('end', () => s.end(`\nEND ${name} ${bytes}`));
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  return { port: (server.address() as net.AddressInfo).port };
+}
+
+/** Connects, writes `data`, half-closes, and collects everything until the far end's FIN. */
+function halfCloseExchange(
+  port: number,
+  data: string,
+  before?: (s: net.Socket) => Promise<void>,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, async () => {
+      if (before) await before(s);
+      s.end(data);
+    });
+    let got = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (got += d));
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cplb-tagent-proxy-'));
+  ups = await Promise.all(
+    [0, 1, 2].map((i) => startUpstream(`upstream-${i}`, makeCert(dir, `upstream-${i}`))),
+  );
+});
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+  await Promise.all(ups.map((u) => u.close()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('TcpProxy with health checks', () => {
+  let pool: UpstreamPool;
+  let checker: HealthChecker;
+  let port: number;
+
+  beforeAll(async () => {
+    pool = poolOf(ups.map((u) => u.port));
+    checker = new HealthChecker(hc, () => undefined);
+    checker.start(pool.upstreams);
+    cleanups.push(() => checker.stop());
+    await checker.firstRound();
+    ({ port } = await proxyFor(pool));
+  });
+
+  it('passes TLS through: repeated connections see all three certificates, in turn', async () => {
+    expect(pool.healthyCount).toBe(3);
+    const names = await namesThrough(port, 9);
+    expect(new Set(names)).toEqual(new Set(['upstream-0', 'upstream-1', 'upstream-2']));
+    for (const n of ['upstream-0', 'upstream-1', 'upstream-2'])
+      expect(names.filter((x) => x === n)).toHaveLength(3);
+  });
+
+  it('stops sending to an upstream whose /readyz fails, after fallCount checks, and takes it back', async () => {
+    const sickSince = Date.now();
+    ups[1]!.sick = true;
+    await waitFor(
+      'upstream-1 marked unhealthy',
+      () => pool.upstreams[1]!.health.status === 'unhealthy',
+      3000,
+    );
+    // fallCount (3) failed probes, one interval (100 ms) apart: at least two intervals.
+    expect(Date.now() - sickSince).toBeGreaterThanOrEqual(2 * hc.intervalMs);
+    const names = await namesThrough(port, 8);
+    expect(new Set(names)).toEqual(new Set(['upstream-0', 'upstream-2']));
+    ups[1]!.sick = false;
+    await waitFor('upstream-1 healthy again', () => pool.upstreams[1]!.health.status === 'healthy', 3000);
+    expect(new Set(await namesThrough(port, 6))).toEqual(new Set(['upstream-0', 'upstream-1', 'upstream-2']));
+  });
+
+  it('round-trips 10 MB intact through TLS', async () => {
+    const body = randomBytes(10 * 1024 * 1024);
+    const echoed = await new Promise<Buffer>((resolve, reject) => {
+      const req = https.request(
+        { host: '127.0.0.1', port, path: '/echo', method: 'POST', rejectUnauthorized: false, agent: false },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(echoed.length).toBe(body.length);
+    expect(createHash('sha256').update(echoed).digest('hex')).toBe(
+      createHash('sha256').update(body).digest('hex'),
+    );
+  });
+
+  it('counts connections per upstream and drops the active count when they close', async () => {
+    await waitFor(
+      'all proxied connections closed',
+      () => pool.upstreams.every((u) => u.activeConnections === 0),
+      2000,
+    );
+    const total = pool.upstreams.reduce((n, u) => n + u.totalConnections, 0);
+    expect(total).toBeGreaterThanOrEqual(9 + 8 + 6 + 1);
+    const held = await new Promise<net.Socket>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(s));
+    });
+    await waitFor(
+      'one active connection',
+      () => pool.upstreams.reduce((n, u) => n + u.activeConnections, 0) === 1,
+      2000,
+    );
+    held.destroy();
+    await waitFor('back to zero', () => pool.upstreams.every((u) => u.activeConnections === 0), 2000);
+  });
+});
+
+describe('health checks against a hung server', () => {
+  it('marks an upstream that accepts but never answers unhealthy after timeoutMs', async () => {
+    const held: net.Socket[] = [];
+    const hung = net.createServer((s) => held.push(s));
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => { for (const s of held) s.destroy(); hung.close(() => r()); })); // prettier-ignore
+    const pool = poolOf([(hung.address() as net.AddressInfo).port]);
+    const checker = new HealthChecker({ ...hc, timeoutMs: 200 }, () => undefined);
+    const t0 = Date.now();
+    checker.start(pool.upstreams);
+    await checker.firstRound();
+    checker.stop();
+    expect(pool.upstreams[0]!.health.status).toBe('unhealthy');
+    expect(pool.upstreams[0]!.health.lastError).toMatch(/timed out after 200 ms/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+});
+
+describe('TcpProxy data path', () => {
+  it('retries a dead upstream on the next one: no client sees a failure', async () => {
+    const dead = net.createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const deadPort = (dead.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => dead.close(() => r()));
+    const pool = poolOf([deadPort, ups[0]!.port, deadPort + 0, ups[2]!.port]);
+    // Still believed healthy (between two checks): the dial itself has to fail over.
+    for (const u of pool.upstreams) u.health.record(true);
+    const { port } = await proxyFor(pool);
+    const names = await namesThrough(port, 6);
+    expect(names.every((n) => n === 'upstream-0' || n === 'upstream-2')).toBe(true);
+    expect(pool.upstreams[0]!.failedDials).toBeGreaterThanOrEqual(2);
+  });
+
+  it('closes the client when no upstream can be dialled', async () => {
+    const pool = poolOf([ups[0]!.port]);
+    pool.upstreams[0]!.health.record(false);
+    const { port } = await proxyFor(pool);
+    await expect(peerName('127.0.0.1', port)).rejects.toThrow();
+  });
+
+  it('passes a half-close on: the client FINs and still reads the answer', async () => {
+    const echo = await echoServer('A');
+    const pool = poolOf([echo.port]);
+    pool.upstreams[0]!.health.record(true);
+    const { port } = await proxyFor(pool);
+    expect(await halfCloseExchange(port, 'hello')).toBe('hello\nEND A 5');
+  });
+
+  it('drains on reload: open connections stay on the old upstream, new ones use the new list', async () => {
+    const a = await echoServer('A');
+    const b = await echoServer('B');
+    const poolA = poolOf([a.port]);
+    poolA.upstreams[0]!.health.record(true);
+    const { proxy, port } = await proxyFor(poolA);
+    const oldConn = halfCloseExchange(port, 'old', async () => {
+      const poolB = poolOf([b.port]);
+      poolB.upstreams[0]!.health.record(true);
+      proxy.setPool(poolB);
+      expect(await halfCloseExchange(port, 'new')).toBe('new\nEND B 3');
+    });
+    expect(await oldConn).toBe('old\nEND A 3');
+  });
+});

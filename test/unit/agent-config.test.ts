@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import {
+  agentConfigSchema,
+  AgentConfigError,
+  hashConfigText,
+  parseAgentConfig,
+  proxyBindAddress,
+  type AgentConfigInput,
+} from '../../src/agent/config.js';
+
+const minimal: AgentConfigInput = {
+  hostName: 'controller-0',
+  proxy: { upstreams: [{ address: '198.18.0.11' }, { address: '198.18.0.12', port: 7443 }] },
+  vips: [{ address: '198.18.0.100', prefix: 24, family: 4, instanceName: 'k0s-vip-0' }],
+};
+
+describe('agent config schema', () => {
+  it('fills every default from a minimal file', () => {
+    const c = agentConfigSchema.parse(minimal);
+    expect(c.schemaVersion).toBe(1);
+    expect(c.keepalived).toEqual({
+      binary: 'keepalived',
+      configPath: '/etc/cplb/keepalived.conf',
+      trackFile: '/run/cplb/health',
+      notifyFifo: '/run/cplb/notify.fifo',
+      pidDir: '/run/cplb',
+      restartBackoff: { initialMs: 500, maxMs: 30_000 },
+    });
+    expect(c.proxy.bindPort).toBe(6444);
+    expect(c.proxy.enabled).toBe(true);
+    expect(c.proxy.upstreams).toEqual([
+      { address: '198.18.0.11', port: 6443 },
+      { address: '198.18.0.12', port: 7443 },
+    ]);
+    expect(c.proxy.healthCheck).toEqual({
+      path: '/readyz',
+      intervalMs: 1000,
+      timeoutMs: 1000,
+      fallCount: 3,
+      riseCount: 1,
+    });
+    expect(c.vips[0]?.apiServerPort).toBe(6443);
+    expect(c.statusSocket).toBe('/run/cplb/agent.sock');
+    expect(c.metrics).toEqual({ enabled: true, port: 6445 });
+    expect(c.iptables).toEqual({ backend: 'nft', chain: 'CPLB', reassertIntervalMs: 5000 });
+  });
+
+  it('rejects a family that does not match the address', () => {
+    const bad = { ...minimal, vips: [{ address: 'fd00::100', prefix: 64, family: 4, instanceName: 'x' }] };
+    const r = agentConfigSchema.safeParse(bad);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => i.path.join('.'))).toContain('vips.0.family');
+  });
+
+  it('rejects unknown keys, bad chain names, relative paths and empty upstreams', () => {
+    expect(agentConfigSchema.safeParse({ ...minimal, extra: 1 }).success).toBe(false);
+    expect(agentConfigSchema.safeParse({ ...minimal, iptables: { chain: 'has space' } }).success).toBe(false);
+    expect(agentConfigSchema.safeParse({ ...minimal, iptables: { chain: 'X'.repeat(29) } }).success).toBe(
+      false,
+    );
+    expect(agentConfigSchema.safeParse({ ...minimal, statusSocket: 'run/agent.sock' }).success).toBe(false);
+    expect(agentConfigSchema.safeParse({ ...minimal, proxy: { upstreams: [] } }).success).toBe(false);
+    expect(
+      agentConfigSchema.safeParse({ ...minimal, vips: [{ ...minimal.vips[0], prefix: 33 }] }).success,
+    ).toBe(false);
+  });
+
+  it('parseAgentConfig names the file and every bad path', () => {
+    expect(() => parseAgentConfig('{', '/etc/cplb/agent.json')).toThrow(/agent\.json: not valid JSON/);
+    try {
+      parseAgentConfig(JSON.stringify({ ...minimal, hostName: '' }), 'a.json');
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(AgentConfigError);
+      expect((err as Error).message).toMatch(/a\.json: invalid agent config:\n {2}hostName: /);
+    }
+  });
+
+  it('binds the proxy dual-stack only when a VIP is IPv6', () => {
+    expect(proxyBindAddress(agentConfigSchema.parse(minimal))).toBe('0.0.0.0');
+    const v6 = {
+      ...minimal,
+      vips: [{ address: 'fd00::100', prefix: 64, family: 6 as const, instanceName: 'v6' }],
+    };
+    expect(proxyBindAddress(agentConfigSchema.parse(v6))).toBe('::');
+  });
+
+  it('hashes text stably and shortly', () => {
+    expect(hashConfigText('a')).toBe(hashConfigText(Buffer.from('a')));
+    expect(hashConfigText('a')).toMatch(/^[0-9a-f]{16}$/);
+    expect(hashConfigText('a')).not.toBe(hashConfigText('b'));
+  });
+});

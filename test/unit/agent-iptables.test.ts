@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import {
+  binaryNames,
+  IptablesRules,
+  jumpSpec,
+  redirectRules,
+  renderRestore,
+  ruleSpec,
+  type Runner,
+} from '../../src/agent/iptables.js';
+import { createLogger } from '../../src/agent/log.js';
+
+const vips = [
+  { address: '198.18.0.100', prefix: 24, family: 4 as const, apiServerPort: 6443, instanceName: 'k0s-vip-0' },
+  { address: 'fd00:18::100', prefix: 64, family: 6 as const, apiServerPort: 6443, instanceName: 'k0s-vip-1' },
+];
+const silent = createLogger('error', () => undefined);
+
+describe('iptables rule rendering', () => {
+  it('renders one REDIRECT per VIP with a host-length prefix and a cplb comment', () => {
+    const [v4, v6] = redirectRules(vips, 6444);
+    expect(ruleSpec(v4!)).toEqual([
+      '-d', '198.18.0.100/32', '-p', 'tcp', '--dport', '6443',
+      '-m', 'comment', '--comment', 'cplb: k0s-vip-0 198.18.0.100:6443',
+      '-j', 'REDIRECT', '--to-ports', '6444',
+    ]); // prettier-ignore
+    expect(ruleSpec(v6!).slice(0, 2)).toEqual(['-d', 'fd00:18::100/128']);
+    expect(jumpSpec('CPLB', 'PREROUTING')).toEqual([
+      '-m',
+      'comment',
+      '--comment',
+      'cplb: jump to CPLB',
+      '-j',
+      'CPLB',
+    ]);
+    expect(jumpSpec('CPLB', 'OUTPUT').slice(0, 4)).toEqual(['-m', 'addrtype', '--dst-type', 'LOCAL']);
+  });
+
+  it('renders an iptables-restore transaction that recreates only our chain', () => {
+    const text = renderRestore('CPLB', redirectRules(vips.slice(0, 1), 6444));
+    expect(text).toBe(
+      '*nat\n:CPLB - [0:0]\n' +
+        '-A CPLB -d 198.18.0.100/32 -p tcp --dport 6443 -m comment --comment "cplb: k0s-vip-0 198.18.0.100:6443" -j REDIRECT --to-ports 6444\n' +
+        'COMMIT\n',
+    );
+  });
+
+  it('names binaries after the backend and family', () => {
+    expect(binaryNames('nft', 4)).toEqual({ iptables: 'iptables-nft', restore: 'iptables-nft-restore' });
+    expect(binaryNames('legacy', 6)).toEqual({
+      iptables: 'ip6tables-legacy',
+      restore: 'ip6tables-legacy-restore',
+    });
+  });
+});
+
+/** A fake nat table: answers -C from a set of present rule lines, records changes. */
+function fakeTables(present: Set<string>) {
+  const calls: string[] = [];
+  const run: Runner = async (cmd, args, stdin) => {
+    const line = `${cmd} ${args.join(' ')}`;
+    calls.push(stdin ? `${line} <<${stdin}` : line);
+    const i = args.indexOf('-C');
+    if (i >= 0)
+      return { code: present.has(`${cmd} ${args.slice(i + 1).join(' ')}`) ? 0 : 1, stdout: '', stderr: '' };
+    return { code: 0, stdout: '', stderr: '' };
+  };
+  return { run, calls };
+}
+
+describe('IptablesRules', () => {
+  const make = (run: Runner) =>
+    new IptablesRules({ backend: 'nft', chain: 'CPLB', log: silent, run, resolve: (n) => n });
+
+  it('writes the chain and both jumps when nothing is there', async () => {
+    const { run, calls } = fakeTables(new Set());
+    const rules = make(run);
+    rules.setRules(redirectRules(vips.slice(0, 1), 6444));
+    expect(await rules.assert()).toEqual({ repaired: true });
+    const changes = calls.filter((c) => !c.includes(' -C '));
+    expect(changes).toHaveLength(3);
+    expect(changes[0]).toMatch(
+      /^iptables-nft-restore -w 5 --noflush <<\*nat\n:CPLB - \[0:0\]\n-A CPLB -d 198\.18\.0\.100\/32/,
+    );
+    expect(changes[1]).toBe(
+      'iptables-nft -w 5 -t nat -I PREROUTING 1 -m comment --comment cplb: jump to CPLB -j CPLB',
+    );
+    expect(changes[2]).toBe(
+      'iptables-nft -w 5 -t nat -I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment cplb: jump to CPLB -j CPLB',
+    );
+    expect(rules.reasserts).toBe(1);
+  });
+
+  it('changes nothing when every rule is present (idempotent)', async () => {
+    const spec = ruleSpec(redirectRules(vips.slice(0, 1), 6444)[0]!).join(' ');
+    const present = new Set([
+      `iptables-nft PREROUTING ${jumpSpec('CPLB', 'PREROUTING').join(' ')}`,
+      `iptables-nft OUTPUT ${jumpSpec('CPLB', 'OUTPUT').join(' ')}`,
+      `iptables-nft CPLB ${spec}`,
+    ]);
+    const { run, calls } = fakeTables(present);
+    const rules = make(run);
+    rules.setRules(redirectRules(vips.slice(0, 1), 6444));
+    expect(await rules.assert()).toEqual({ repaired: false });
+    expect(calls.every((c) => c.includes(' -C '))).toBe(true);
+    expect((await rules.check()).every((c) => c.present)).toBe(true);
+  });
+
+  it('re-adds only the missing jump when a CNI deleted one', async () => {
+    const spec = ruleSpec(redirectRules(vips.slice(0, 1), 6444)[0]!).join(' ');
+    const present = new Set([
+      `iptables-nft PREROUTING ${jumpSpec('CPLB', 'PREROUTING').join(' ')}`,
+      `iptables-nft CPLB ${spec}`,
+    ]);
+    const { run, calls } = fakeTables(present);
+    const rules = make(run);
+    rules.setRules(redirectRules(vips.slice(0, 1), 6444));
+    await rules.assert();
+    expect(calls.filter((c) => !c.includes(' -C '))).toEqual([
+      'iptables-nft -w 5 -t nat -I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment cplb: jump to CPLB -j CPLB',
+    ]);
+  });
+
+  it('uses ip6tables for IPv6 VIPs and removes both families on stop', async () => {
+    const { run, calls } = fakeTables(new Set());
+    const rules = make(run);
+    rules.setRules(redirectRules(vips, 6444));
+    await rules.assert();
+    expect(calls.some((c) => c.startsWith('ip6tables-nft-restore') && c.includes('fd00:18::100/128'))).toBe(
+      true,
+    );
+    calls.length = 0;
+    await rules.remove();
+    expect(calls.filter((c) => c.includes(' -F ') || c.includes(' -X '))).toEqual([
+      'iptables-nft -w 5 -t nat -F CPLB',
+      'iptables-nft -w 5 -t nat -X CPLB',
+      'ip6tables-nft -w 5 -t nat -F CPLB',
+      'ip6tables-nft -w 5 -t nat -X CPLB',
+    ]);
+    expect(calls.filter((c) => c.includes(' -D PREROUTING ')).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('drops the chain of a family whose VIPs were all removed', async () => {
+    const { run, calls } = fakeTables(new Set());
+    const rules = make(run);
+    rules.setRules(redirectRules(vips, 6444));
+    await rules.assert();
+    rules.setRules(redirectRules(vips.slice(0, 1), 6444));
+    calls.length = 0;
+    await rules.assert();
+    expect(calls).toContain('ip6tables-nft -w 5 -t nat -X CPLB');
+  });
+
+  it('throws with the command and stderr when a write fails', async () => {
+    const run: Runner = async (_cmd, args) =>
+      args.includes('-C')
+        ? { code: 1, stdout: '', stderr: '' }
+        : { code: 4, stdout: '', stderr: 'Permission denied' };
+    const rules = make(run);
+    rules.setRules(redirectRules(vips.slice(0, 1), 6444));
+    await expect(rules.assert()).rejects.toThrow(
+      /iptables-nft-restore -w 5 --noflush failed \(exit 4\): Permission denied/,
+    );
+  });
+});

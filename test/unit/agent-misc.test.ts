@@ -1,0 +1,128 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backoffDelay, keepalivedArgs, pidFiles, stripConsoleTime } from '../../src/agent/keepalived.js';
+import { formatLogLine, logfmtValue, createLogger } from '../../src/agent/log.js';
+import { renderMetrics } from '../../src/agent/metrics.js';
+import type { AgentStatus } from '../../src/agent/status.js';
+import { TrackFile } from '../../src/agent/trackfile.js';
+import { canonicalIp, heldVips } from '../../src/agent/vrrp.js';
+
+describe('keepalived supervision helpers', () => {
+  it('runs keepalived in the foreground with pid files of its own', () => {
+    expect(keepalivedArgs('/etc/cplb/keepalived.conf', pidFiles('/run/cplb'))).toEqual([
+      '--dont-fork', '--log-console', '--no-syslog', '--use-file', '/etc/cplb/keepalived.conf',
+      '--pid', '/run/cplb/keepalived.pid', '--vrrp_pid', '/run/cplb/keepalived-vrrp.pid',
+      '--checkers_pid', '/run/cplb/keepalived-checkers.pid', '--bfd_pid', '/run/cplb/keepalived-bfd.pid',
+    ]); // prettier-ignore
+  });
+
+  it('strips the console timestamp keepalived puts on each line', () => {
+    expect(stripConsoleTime('Sun Nov 22 18:40:23 2026: (k0s-vip-0) Entering MASTER STATE')).toBe(
+      '(k0s-vip-0) Entering MASTER STATE',
+    );
+    expect(stripConsoleTime('Mon Dec  1 08:00:00 2025: x')).toBe('x');
+    expect(stripConsoleTime('no stamp here')).toBe('no stamp here');
+  });
+
+  it('backs off exponentially up to the cap', () => {
+    expect([0, 1, 2, 3, 10, 100].map((n) => backoffDelay(n, 500, 30_000))).toEqual([
+      500, 1000, 2000, 4000, 30_000, 30_000,
+    ]);
+  });
+});
+
+describe('logfmt', () => {
+  it('quotes only what needs quoting', () => {
+    expect(logfmtValue('plain')).toBe('plain');
+    expect(logfmtValue('')).toBe('""');
+    expect(logfmtValue('two words')).toBe('"two words"');
+    expect(logfmtValue('say "hi"\nnow')).toBe('"say \\"hi\\"\\nnow"');
+    expect(logfmtValue('a=b')).toBe('"a=b"');
+    expect(logfmtValue(3)).toBe('3');
+  });
+
+  it('writes time, level, msg, then fields, skipping undefined', () => {
+    const line = formatLogLine(
+      'info',
+      'Entering MASTER STATE',
+      { component: 'keepalived', pid: 12, x: undefined },
+      new Date(0),
+    );
+    expect(line).toBe(
+      'time=1970-01-01T00:00:00.000Z level=info msg="Entering MASTER STATE" component=keepalived pid=12',
+    );
+  });
+
+  it('filters by level and binds child fields', () => {
+    const lines: string[] = [];
+    const log = createLogger('info', (l) => lines.push(l));
+    log.debug('hidden');
+    log.child({ component: 'proxy' }).warn('shown');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/level=warn msg=shown component=proxy\n$/);
+  });
+});
+
+describe('TrackFile', () => {
+  it('writes the value atomically and only on change', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cplb-track-'));
+    try {
+      const path = join(dir, 'sub', 'health');
+      const t = new TrackFile(path);
+      await t.set(1);
+      expect(readFileSync(path, 'utf8')).toBe('1\n');
+      rmSync(path);
+      await t.set(1); // unchanged: no write
+      expect(() => readFileSync(path)).toThrow();
+      await t.set(0);
+      expect(readFileSync(path, 'utf8')).toBe('0\n');
+      expect(t.value).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('VIPs held', () => {
+  it('compares canonical addresses', () => {
+    expect(canonicalIp('fd00:0:0::0001')).toBe('fd00::1');
+    const vip = {
+      address: 'fd00::1',
+      prefix: 64,
+      family: 6 as const,
+      apiServerPort: 6443,
+      instanceName: 'v',
+    };
+    expect(heldVips([vip], new Set(['fd00::1']))[0]?.held).toBe(true);
+    expect(heldVips([vip], new Set(['fd00::2']))[0]?.held).toBe(false);
+  });
+});
+
+describe('metrics', () => {
+  it('renders the status as Prometheus text', () => {
+    const status: AgentStatus = {
+      agent: { hostName: 'c0', version: '0.1.0', pid: 1, startedAt: '', uptimeSeconds: 5, configHash: 'abc', keepalivedConfigHash: undefined, revision: undefined },
+      health: { ok: true, reason: '', trackFileValue: 0 },
+      keepalived: { running: true, pid: 2, restarts: 1, startedAt: undefined, lastExit: undefined, foreign: [] },
+      instances: [{ name: 'k0s-vip-0', state: 'MASTER', priority: 100, since: '' }],
+      vips: [{ address: '198.18.0.100', prefix: 24, instanceName: 'k0s-vip-0', held: true }],
+      proxy: {
+        enabled: true, listening: true, bindAddress: '0.0.0.0', bindPort: 6444, openConnections: 0, healthyUpstreams: 1,
+        upstreams: [{ address: '198.18.0.11', port: 6443, health: 'healthy', consecutiveFailures: 0, lastError: undefined, lastCheckAt: undefined, activeConnections: 2, totalConnections: 9, failedDials: 1 }],
+      },
+      iptables: { backend: 'nft', chain: 'CPLB', reasserts: 3, rules: [{ family: 4, kind: 'redirect', description: '198.18.0.100:6443 -> :6444', present: true }] },
+    }; // prettier-ignore
+    const text = renderMetrics(status);
+    expect(text).toContain('cplb_agent_info{version="0.1.0",config_hash="abc",host="c0"} 1');
+    expect(text).toContain('cplb_vrrp_state{instance="k0s-vip-0",state="MASTER"} 1');
+    expect(text).toContain('cplb_vrrp_state{instance="k0s-vip-0",state="BACKUP"} 0');
+    expect(text).toContain('cplb_keepalived_restarts_total 1');
+    expect(text).toContain('cplb_upstream_connections_total{upstream="198.18.0.11:6443"} 9');
+    expect(text).toContain('cplb_upstream_dial_failures_total{upstream="198.18.0.11:6443"} 1');
+    expect(text).toContain('cplb_vip_held{address="198.18.0.100",instance="k0s-vip-0"} 1');
+    expect(text).toContain('# TYPE cplb_iptables_reasserts_total counter');
+    expect(text.endsWith('\n')).toBe(true);
+  });
+});
