@@ -1,10 +1,9 @@
 import type { ApplyState } from '../src/apply/state.js';
 import { hostPlanOf, remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
-import { CplbError } from '../src/errors.js';
 import { perHost } from '../src/pipeline/index.js';
 import { KEEPALIVED_CONF } from '../src/render/paths.js';
-import { configTestScript } from './plan.js';
+import { keepalivedConfigTest } from './plan.js';
 
 /** Installs what a host lacks (keepalived, iptables) through its package manager, and says so. */
 export const prepareHostsPhase = perHost<ApplyState, Host>({
@@ -23,14 +22,6 @@ export const prepareHostsPhase = perHost<ApplyState, Host>({
     await remote.exec(p.command, { timeoutMs: 600_000 });
     ctx.log.info(`installed ${p.packages.join(', ')}`);
     // The plan could not check keepalived.conf without keepalived: check it now, before anything uses it.
-    const conf = hp.files.find((f) => f.path === KEEPALIVED_CONF)?.content ?? '';
-    const res = await remote.exec(configTestScript(), { stdin: conf, allowFailure: true, timeoutMs: 20_000 });
-    if (res.exitCode !== 0)
-      throw new CplbError(`keepalived --config-test rejected the rendered keepalived.conf:\n${res.stdout}${res.stderr}`.trimEnd(), {
-        code: 'KEEPALIVED_CONFIG_TEST',
-        fault: 'config',
-        host: host.name,
-        hint: 'keepalived was installed, nothing else changed',
-      });
+    await keepalivedConfigTest(remote, hp.files.find((f) => f.path === KEEPALIVED_CONF)?.content ?? '', host.name);
   },
 });

@@ -1,23 +1,23 @@
 // Bundles the CLI and the node agent with esbuild. Runs on `npm ci` (prepare), so the bin works at once.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
-
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-const common = {
-  bundle: true,
-  platform: 'node',
-  target: 'node18',
-  sourcemap: 'linked',
-  logLevel: 'warning',
-  define: { __CPLBCTL_VERSION__: JSON.stringify(pkg.version) },
-};
+import { execFileSync } from 'node:child_process';
 
 await build({
-  ...common,
   entryPoints: ['src/cli.ts'],
-  outfile: 'dist/cli.js',
+  outdir: 'dist',
+  bundle: true,
+  // Commands load their heavy parts (ssh2, listr2, the lab) only when they run.
+  splitting: true,
   format: 'esm',
-  // ssh2 loads optional native modules at run time; keep the package external.
-  external: ['ssh2', 'cpu-features'],
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  chunkNames: 'chunks/[name]-[hash]',
+  // Runtime dependencies stay in node_modules (ssh2 loads optional native modules at run time).
   packages: 'external',
 });
+
+if (!process.argv.includes('--cli-only')) {
+  execFileSync(process.execPath, ['scripts/build-agent.mjs'], { stdio: 'inherit' });
+}

@@ -2,7 +2,7 @@
 import type { Cluster, Host } from '../config/types.js';
 import type { LockOwner } from '../lock/host-lock.js';
 import type { HostFacts } from '../plan/facts.js';
-import type { HostDiff, PlanDiff } from '../plan/diff.js';
+import type { CurrentFiles, HostDiff, PlanDiff } from '../plan/diff.js';
 import type { HostPlan, Plan } from '../plan/plan.js';
 import type { Remote } from '../ssh/remote.js';
 
@@ -17,11 +17,15 @@ export interface ApplyState {
   cluster: Cluster;
   ssh: SshSettings;
   remotes: Map<string, Remote>;
+  /** Detect's raw output per host, completed into HostFacts by Gather. */
+  osFacts: Map<string, string>;
   facts: Map<string, HostFacts>;
   lock: { owner: LockOwner; ttlSeconds: number; held: Set<string> };
   /** sha256 of the local agent builds, so the plan knows whether a host's agent is current. */
   agentSha256?: { sea?: string; js?: string };
   plan?: Plan;
+  /** What each host has now at every planned path (read by the plan phase). */
+  current: CurrentFiles;
   diff?: PlanDiff;
   dryRun: boolean;
   /** Paths each host actually got written this run (upload skipped unchanged ones). */

@@ -91,7 +91,7 @@ export function tempPathBeside(path: string): string {
  * atomic rename), is private from its first byte (umask 077), gets mode and owner before the
  * rename, and is removed if any step fails. The same identity (root or sudo) does every step.
  */
-export function writeFileCommand(path: string, tempPath: string, want: Ownership): string {
+export function writeFileCommand(path: string, tempPath: string, want: Ownership, gunzip = false): string {
   const tmp = shq(tempPath);
   const chown = chownArg(want);
   return [
@@ -99,7 +99,7 @@ export function writeFileCommand(path: string, tempPath: string, want: Ownership
     `trap ${shq(`rm -f -- ${tmp}`)} EXIT`,
     `mkdir -p -- ${shq(posix.dirname(path))}`,
     'umask 077',
-    `cat > ${tmp}`,
+    gunzip ? `gzip -dc > ${tmp}` : `cat > ${tmp}`,
     `chmod ${want.mode.toString(8)} -- ${tmp}`,
     ...(chown ? [`chown ${chown} -- ${tmp}`] : []),
     `mv -f -- ${tmp} ${shq(path)}`,

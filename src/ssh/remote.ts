@@ -27,6 +27,11 @@ export interface UploadOptions {
   mode: number;
   owner?: string;
   group?: string;
+  /**
+   * The content gzip-compressed, to send instead (the host runs `gzip -dc`). For large files such as
+   * the agent build; the caller compresses once for all hosts. The sha256 check is on `content`.
+   */
+  gzipped?: Buffer;
 }
 
 export interface UploadResult {

@@ -153,8 +153,9 @@ export class SshRemote implements Remote {
     }
     // The error names the file, not the install script (which says nothing to a reader).
     const label = `write ${path} (${data.length} bytes, mode ${opts.mode.toString(8)})`;
-    const raw = await this.run(writeFileCommand(path, tempPathBeside(path), opts), undefined, {
-      stdin: data,
+    const gunzip = opts.gzipped !== undefined;
+    const raw = await this.run(writeFileCommand(path, tempPathBeside(path), opts, gunzip), undefined, {
+      stdin: opts.gzipped ?? data,
       label,
     });
     if (raw.exitCode !== 0) throw commandError(this.name, this.toResult(label, raw));

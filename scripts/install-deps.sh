@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages the lab and the tests need: real sshd, keepalived, iptables, systemd-nspawn hosts,
+# haproxy for the proxy benchmark. Root only; safe to run again.
+set -euo pipefail
+pkgs=(openssh-server openssh-client keepalived iptables iproute2 systemd-container debootstrap haproxy openssl sudo procps ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "installed: ${missing[*]}"
+fi
