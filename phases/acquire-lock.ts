@@ -3,45 +3,72 @@ import { remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
 import { CplbError } from '../src/errors.js';
 import { acquireScript, parseAcquire, refreshScript, releaseScript } from '../src/lock/host-lock.js';
-import { perHost } from '../src/pipeline/index.js';
+import { forEachHost, type HostContext, type Phase } from '../src/pipeline/index.js';
 
 const refreshers = new WeakMap<ApplyState, NodeJS.Timeout>();
 
 /**
  * Taken even in a dry run: a dry run reads what another apply may be changing. The lock is
  * refreshed every ttl/3 while held, so only a dead run's lock ever goes stale.
+ *
+ * The first host in name order is a gate: it is locked alone, the others only once it is held.
+ * Two runs racing over the same hosts thus meet on the gate and exactly one gets through; taken all
+ * at once, each could win some hosts and both would fail.
  */
-export const acquireLockPhase = perHost<ApplyState, Host>({
+export const acquireLockPhase: Phase<ApplyState, Host> = {
   title: 'Acquire exclusive host lock',
   readOnly: true,
-  async run(host, ctx) {
-    const { owner, ttlSeconds, held } = ctx.state.lock;
-    const res = await remoteOf(ctx.state, host).exec(acquireScript(owner, ttlSeconds), { timeoutMs: 15_000 });
-    const result = parseAcquire(res.stdout.trim());
-    if (!result.acquired) {
-      const h = result.holder;
-      throw new CplbError(
-        h
-          ? `locked by ${h.owner} (pid ${h.pid}, \`${h.command}\`, since ${h.startedAt}; last refreshed ${result.ageSeconds}s ago)`
-          : `locked by another cplbctl run (owner unknown, ${result.ageSeconds}s old)`,
-        {
-          code: 'HOST_LOCKED',
-          fault: 'remote',
-          host: host.name,
-          hint: `wait for it to finish; a lock not refreshed for ${ttlSeconds}s is stale and is broken automatically`,
-        },
-      );
-    }
-    held.add(host.name);
-    if (result.brokeStale)
-      ctx.log.warn(`broke a stale lock of ${result.brokeStale.owner} (pid ${result.brokeStale.pid}), unrefreshed for ${result.brokeStale.ageSeconds}s`);
-    startRefresher(ctx.state);
+  async run(ctx) {
+    const order = [...ctx.hosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const gate = order[0];
+    let gateHeld!: (held: boolean) => void;
+    const gateOpen = new Promise<boolean>((resolve) => (gateHeld = resolve));
+    // The gate first in the list: a concurrency limit then never parks it behind hosts waiting for it.
+    await forEachHost(ctx, order, async (host, hctx) => {
+      if (host !== gate) {
+        if (!(await gateOpen)) return hctx.log.debug(`not attempted: ${gate?.name} is locked`);
+        return acquireOn(host, hctx);
+      }
+      try {
+        await acquireOn(host, hctx);
+        gateHeld(true);
+      } catch (err) {
+        gateHeld(false);
+        throw err;
+      }
+    });
   },
   // Released here on every failure path; the Release phase releases it on success.
-  async cleanup(host, ctx) {
-    await releaseOn(ctx.state, host);
+  async cleanup(ctx) {
+    await forEachHost(ctx, ctx.hosts, (host) => releaseOn(ctx.state, host), { reportErrors: false });
   },
-});
+};
+
+async function acquireOn(host: Host, ctx: HostContext<ApplyState, Host>): Promise<void> {
+  const { owner, ttlSeconds, held } = ctx.state.lock;
+  const res = await remoteOf(ctx.state, host).exec(acquireScript(owner, ttlSeconds), { timeoutMs: 15_000 });
+  const result = parseAcquire(res.stdout.trim());
+  if (!result.acquired) {
+    const h = result.holder;
+    throw new CplbError(
+      h
+        ? `locked by ${h.owner} (pid ${h.pid}, \`${h.command}\`, since ${h.startedAt}; last refreshed ${result.ageSeconds}s ago)`
+        : `locked by another cplbctl run (owner unknown, ${result.ageSeconds}s old)`,
+      {
+        code: 'HOST_LOCKED',
+        fault: 'remote',
+        host: host.name,
+        hint: `wait for it to finish; a lock not refreshed for ${ttlSeconds}s is stale and is broken automatically`,
+      },
+    );
+  }
+  held.add(host.name);
+  if (result.brokeStale)
+    ctx.log.warn(
+      `broke a stale lock of ${result.brokeStale.owner} (pid ${result.brokeStale.pid}), unrefreshed for ${result.brokeStale.ageSeconds}s`,
+    );
+  startRefresher(ctx.state);
+}
 
 export async function releaseOn(state: ApplyState, host: Host): Promise<void> {
   if (!state.lock.held.has(host.name)) return;

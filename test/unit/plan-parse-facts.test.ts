@@ -165,7 +165,7 @@ describe('parseFactsOutput on the recorded script output', () => {
   });
 });
 
-describe('FACTS_SCRIPT under dash', () => {
+describe('FACTS_SCRIPT (OS_SCRIPT + NET_SCRIPT) under dash', () => {
   it('runs on this machine in one go and parses', () => {
     const t0 = Date.now();
     const out = execFileSync('dash', ['-c', FACTS_SCRIPT], { encoding: 'utf8' });
@@ -176,7 +176,7 @@ describe('FACTS_SCRIPT under dash', () => {
     expect(facts.interfaces.some((i) => i.name === 'lo')).toBe(true);
     expect(Math.abs(facts.clock.remoteMs - facts.clock.localMs)).toBeLessThan(2000);
     expect([...splitSections(out).keys()]).toEqual(
-      ['clock', 'hostname', 'arch', 'os', 'init', 'pkg', 'keepalived', 'iptables', 'ip6tables', 'node', 'addr', 'route4', 'route6', 'agent', 'end'],
+      ['hostname', 'arch', 'os', 'init', 'pkg', 'keepalived', 'iptables', 'ip6tables', 'node', 'clock', 'addr', 'route4', 'route6', 'agent', 'end'],
     ); // prettier-ignore
   });
 
@@ -185,7 +185,8 @@ describe('FACTS_SCRIPT under dash', () => {
     try {
       for (const tool of ['date', 'uname', 'cat', 'head', 'grep'])
         symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
-      const script = FACTS_SCRIPT.replace(/^PATH=.*$/m, `PATH=${bin}`);
+      // Both halves (OS_SCRIPT, NET_SCRIPT) set PATH: replace every one.
+      const script = FACTS_SCRIPT.replace(/^PATH=.*$/gm, `PATH=${bin}`);
       const out = execFileSync('/bin/dash', ['-c', script], { encoding: 'utf8' });
       const facts = parseFactsOutput('bare:22', out, dualStack(), Date.now());
       expect(facts).toMatchObject({
