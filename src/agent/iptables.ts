@@ -64,9 +64,16 @@ function restoreQuote(arg: string): string {
  * iptables-restore --noflush input that (re)creates the chain with exactly these rules in one
  * transaction: declaring a chain flushes it, and the rest of the nat table is left alone.
  */
-export function renderRestore(chain: string, rules: RedirectRule[]): string {
-  const lines = ['*nat', `:${chain} - [0:0]`];
-  for (const rule of rules) lines.push(['-A', chain, ...ruleSpec(rule)].map(restoreQuote).join(' '));
+export function renderRestore(chain: string, rules: RedirectRule[] | null, jumps: readonly JumpFrom[] = []): string {
+  const lines = ['*nat'];
+  // rules null: the chain is intact and only jumps are missing (declaring it would flush it).
+  if (rules) {
+    lines.push(`:${chain} - [0:0]`);
+    for (const rule of rules) lines.push(['-A', chain, ...ruleSpec(rule)].map(restoreQuote).join(' '));
+  }
+  // First in line, ahead of a CNI's own nat jumps; in the same transaction as the chain, so a
+  // rule never exists without its jump.
+  for (const from of jumps) lines.push(['-I', from, '1', ...jumpSpec(chain, from)].map(restoreQuote).join(' '));
   lines.push('COMMIT', '');
   return lines.join('\n');
 }
@@ -138,6 +145,10 @@ export class IptablesRules {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly run: Runner;
   reasserts = 0;
+  /** Rules found missing after they had been in place (a CNI flushing nat, a hand edit), and put back. */
+  repairs = 0;
+  lastRepairAt: string | undefined;
+  private inPlace = false;
   lastChecks: RuleCheck[] = [];
 
   constructor(private readonly opts: IptablesOptions) {
@@ -197,27 +208,21 @@ export class IptablesRules {
         const mine = checks.filter((c) => c.family === family);
         const bin = this.binaries(family);
         this.touched.add(family);
-        if (force || mine.some((c) => c.kind === 'redirect' && !c.present)) {
-          const rules = this.rules.filter((r) => r.family === family);
-          await this.must(bin.restore, ['-w', '5', '--noflush'], renderRestore(this.opts.chain, rules));
-          repaired = true;
-        }
-        for (const from of JUMP_FROM) {
-          if (mine.some((c) => c.kind === 'jump' && c.description.startsWith(from) && c.present)) continue;
-          // First in line, ahead of a CNI's own nat jumps.
-          await this.must(bin.iptables, [
-            '-w',
-            '5',
-            '-t',
-            'nat',
-            '-I',
-            from,
-            '1',
-            ...jumpSpec(this.opts.chain, from),
-          ]);
+        const rebuild = force || mine.some((c) => c.kind === 'redirect' && !c.present);
+        const jumps = JUMP_FROM.filter(
+          (from) => !mine.some((c) => c.kind === 'jump' && c.description.startsWith(from) && c.present),
+        );
+        if (rebuild || jumps.length) {
+          const rules = rebuild ? this.rules.filter((r) => r.family === family) : null;
+          await this.must(bin.restore, ['-w', '5', '--noflush'], renderRestore(this.opts.chain, rules, jumps));
           repaired = true;
         }
       }
+      if (repaired && this.inPlace && !force) {
+        this.repairs++;
+        this.lastRepairAt = new Date().toISOString();
+      }
+      this.inPlace = true;
       if (repaired) {
         this.reasserts++;
         this.opts.log.info('iptables rules asserted', { chain: this.opts.chain, rules: this.rules.length });

@@ -72,21 +72,20 @@ describe('IptablesRules', () => {
   const make = (run: Runner) =>
     new IptablesRules({ backend: 'nft', chain: 'CPLB', log: silent, run, resolve: (n) => n });
 
-  it('writes the chain and both jumps when nothing is there', async () => {
+  it('writes the chain and both jumps in one transaction when nothing is there', async () => {
     const { run, calls } = fakeTables(new Set());
     const rules = make(run);
     rules.setRules(redirectRules(vips.slice(0, 1), 6444));
     expect(await rules.assert()).toEqual({ repaired: true });
     const changes = calls.filter((c) => !c.includes(' -C '));
-    expect(changes).toHaveLength(3);
+    // One iptables-restore: a rule never exists without its jumps, nor a jump without its chain.
+    expect(changes).toHaveLength(1);
     expect(changes[0]).toMatch(
       /^iptables-nft-restore -w 5 --noflush <<\*nat\n:CPLB - \[0:0\]\n-A CPLB -d 198\.18\.0\.100\/32/,
     );
-    expect(changes[1]).toBe(
-      'iptables-nft -w 5 -t nat -I PREROUTING 1 -m comment --comment cplb: jump to CPLB -j CPLB',
-    );
-    expect(changes[2]).toBe(
-      'iptables-nft -w 5 -t nat -I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment cplb: jump to CPLB -j CPLB',
+    expect(changes[0]).toContain('\n-I PREROUTING 1 -m comment --comment "cplb: jump to CPLB" -j CPLB\n');
+    expect(changes[0]).toContain(
+      '\n-I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment "cplb: jump to CPLB" -j CPLB\nCOMMIT',
     );
     expect(rules.reasserts).toBe(1);
   });
@@ -116,8 +115,9 @@ describe('IptablesRules', () => {
     const rules = make(run);
     rules.setRules(redirectRules(vips.slice(0, 1), 6444));
     await rules.assert();
+    // The chain is intact: no chain declaration (it would flush the chain), only the jump.
     expect(calls.filter((c) => !c.includes(' -C '))).toEqual([
-      'iptables-nft -w 5 -t nat -I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment cplb: jump to CPLB -j CPLB',
+      'iptables-nft-restore -w 5 --noflush <<*nat\n-I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment "cplb: jump to CPLB" -j CPLB\nCOMMIT\n',
     ]);
   });
 
