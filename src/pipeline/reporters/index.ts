@@ -65,5 +65,6 @@ export function createReporters(opts: CreateReportersOptions = {}): ReporterSet 
 
 function resolveFormat(output: OutputFormat, stream: NodeJS.WriteStream): ReporterSet['format'] {
   if (output !== 'auto') return output;
-  return stream.isTTY ? 'tty' : 'logfmt';
+  // A pty with no size (script(1), some CI runners) wraps listr2's lines one letter per row.
+  return stream.isTTY && (stream.columns ?? 0) > 0 ? 'tty' : 'logfmt';
 }
