@@ -37,6 +37,8 @@ Exit codes: 0 done and verified, 1 a host failed, 2 bad config or the hosts do n
       cluster,
       ssh: sshSettingsOf(opts),
       remotes: new Map(),
+      osFacts: new Map(),
+      current: new Map(),
       facts: new Map(),
       lock: { owner: lockOwner(opts.dryRun ? 'apply --dry-run' : 'apply'), ttlSeconds: DEFAULT_LOCK_TTL_SECONDS, held: new Set() },
       agentSha256: await localAgentSha256(),

@@ -12,16 +12,17 @@ export { parseDefaultRoute, parseIpAddr } from './parse-net.js';
 
 const MARK = '@@cplb:';
 
-/**
- * POSIX sh (dash, busybox ash): every section tolerates a missing tool by printing nothing after
- * its marker. PATH gets the sbin dirs, which `sudo -n` or a non-login shell may leave out.
+/*
+ * The scripts are POSIX sh (dash, busybox ash): every section tolerates a missing tool by printing
+ * nothing after its marker. PATH gets the sbin dirs, which `sudo -n` or a non-login shell may leave out.
  */
-export const FACTS_SCRIPT = `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+
+/** What a host is: OS, init, tools. Read once per run (the Detect phase). */
+export const OS_SCRIPT = `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 LC_ALL=C
 export PATH LC_ALL
 m() { echo "${MARK}$1"; }
 t() { if p=$(command -v "$1" 2>/dev/null); then echo "$p"; "$@" 2>&1 | head -n 1; fi; }
-m clock; date +%s%N 2>/dev/null
 m hostname; uname -n
 m arch; uname -m
 m os; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null
@@ -34,6 +35,15 @@ m keepalived; t keepalived --version
 m iptables; t iptables --version
 m ip6tables; t ip6tables --version
 m node; t node --version
+`;
+
+/** What a host looks like now: clock, addresses, routes, the agent. Read under the lock (Gather phase). */
+export const NET_SCRIPT = `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+LC_ALL=C
+export PATH LC_ALL
+m() { echo "${MARK}$1"; }
+t() { if p=$(command -v "$1" 2>/dev/null); then echo "$p"; "$@" 2>&1 | head -n 1; fi; }
+m clock; date +%s%N 2>/dev/null
 m addr; ip -j addr show 2>/dev/null
 m route4; ip -4 -j route show default 2>/dev/null
 m route6; ip -6 -j route show default 2>/dev/null
@@ -47,6 +57,9 @@ else
 fi
 m end
 `;
+
+/** Both, in one round trip (tests, and callers that need everything at once). */
+export const FACTS_SCRIPT = OS_SCRIPT + NET_SCRIPT;
 
 /** Splits the script's output at the marker lines. */
 export function splitSections(stdout: string): Map<string, string> {
