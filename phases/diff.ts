@@ -13,9 +13,14 @@ export const diffPhase: Phase<ApplyState, Host> = {
     const verb = ctx.dryRun ? 'would' : 'will';
     for (const h of diff.hosts) {
       const changed = h.files.filter((f) => f.change !== 'unchanged');
-      const files = changed.length ? changed.map((f) => `${f.path} (${f.change})`).join(', ') : 'no file changes';
-      const action = h.action === 'none' ? 'no action' : `${verb} ${h.action}${h.install ? ' (install)' : ''}`;
+      const files = changed.length
+        ? changed.map((f) => `${f.path} (${f.change})`).join(', ')
+        : 'no file changes';
+      const action =
+        h.action === 'none' ? 'no action' : `${verb} ${h.action}${h.install ? ' (install)' : ''}`;
       ctx.logFor(h.host).info(`${files}; service cplb-agent: ${action} — ${h.reason}`);
     }
+    if (diff.changedHosts.length === 0)
+      ctx.log.info('every host is up to date: nothing to write, start or reload');
   },
 };

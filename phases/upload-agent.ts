@@ -1,6 +1,10 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { AGENT_ARTIFACTS, agentDistDir } from '../src/apply/agent-artifacts.js';
+import { writeHashStampScript } from '../src/apply/current-files.js';
 import type { ApplyState } from '../src/apply/state.js';
 import { diffOf, hostPlanOf, remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
@@ -12,6 +16,9 @@ interface Artifact {
   /** The build's gzip, sent instead when there is one (the single executable: 83 MB → ~32 MB). */
   gzipped?: Buffer;
 }
+
+const gunzipAsync = promisify(gunzip);
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 const cache = new Map<string, Promise<Artifact>>();
 
@@ -29,6 +36,9 @@ function readArtifact(kind: 'agent-sea' | 'agent-js'): Promise<Artifact> {
         });
       });
       const gzipped = kind === 'agent-sea' ? await readFile(`${file}.gz`).catch(() => undefined) : undefined;
+      // The host's hash stamp trusts that the gzip is this build: a stale .gz is not sent.
+      if (gzipped && sha256(await gunzipAsync(gzipped).catch(() => Buffer.alloc(0))) !== sha256(data))
+        return { data };
       return { data, gzipped };
     })();
     cache.set(file, p);
@@ -40,23 +50,36 @@ function readArtifact(kind: 'agent-sea' | 'agent-js'): Promise<Artifact> {
 export const uploadAgentPhase = perHost<ApplyState, Host>({
   title: 'Upload the node agent',
   hosts: (ctx) =>
-    ctx.state.cluster.controllers.filter((h) => diffOf(ctx.state, h).files.some((f) => f.path === agentPath(ctx.state, h) && f.change !== 'unchanged')),
+    ctx.state.cluster.controllers.filter((h) =>
+      diffOf(ctx.state, h).files.some((f) => f.path === agentPath(ctx.state, h) && f.change !== 'unchanged'),
+    ),
   async dryRun(host, ctx) {
-    ctx.log.info(`would upload the agent (${hostPlanOf(ctx.state, host).packaging}) to ${agentPath(ctx.state, host)}`);
+    ctx.log.info(
+      `would upload the agent (${hostPlanOf(ctx.state, host).packaging}) to ${agentPath(ctx.state, host)}`,
+    );
   },
   async run(host, ctx) {
     const hp = hostPlanOf(ctx.state, host);
     const file = hp.files.find((f) => f.artifact)!;
     const art = await readArtifact(file.artifact!);
-    const res = await remoteOf(ctx.state, host).upload(file.path, art.data, {
+    const remote = remoteOf(ctx.state, host);
+    const res = await remote.upload(file.path, art.data, {
       mode: file.mode,
       owner: 'root',
       group: 'root',
       gzipped: art.gzipped,
     });
     if (res.changed) ctx.state.written.get(host.name)!.add(file.path);
-    const why = hp.packaging === 'sea' ? 'single executable, linux x86_64' : `JS bundle on the host's node ${ctx.state.facts.get(host.name)?.node?.version ?? ''}`.trim();
-    ctx.log.info(res.changed ? `uploaded the agent (${why}, ${(art.data.length / 1e6).toFixed(1)} MB) to ${file.path}` : 'the agent is current');
+    await remote.exec(writeHashStampScript(file.path, res.sha256), { timeoutMs: 15_000 });
+    const why =
+      hp.packaging === 'sea'
+        ? 'single executable, linux x86_64'
+        : `JS bundle on the host's node ${ctx.state.facts.get(host.name)?.node?.version ?? ''}`.trim();
+    ctx.log.info(
+      res.changed
+        ? `uploaded the agent (${why}, ${(art.data.length / 1e6).toFixed(1)} MB) to ${file.path}`
+        : 'the agent is current',
+    );
   },
 });
 

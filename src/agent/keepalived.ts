@@ -2,7 +2,7 @@
  * Runs keepalived in the foreground as the agent's child: restarts it with exponential backoff
  * when it dies, reloads it with SIGHUP, and relays its output into the agent's log.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -58,6 +58,28 @@ export function keepalivedArgs(configPath: string, pids: KeepalivedPidFiles): st
   ];
 }
 
+const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/sbin/setpriv'];
+
+/**
+ * keepalived must not outlive the agent: an orphan keeps the VIP while the proxy behind it is gone
+ * (VIP:6443 refused), and a SIGKILL of the whole group (systemd's last resort) leaves the address on
+ * the NIC. util-linux setpriv (>= 2.33) gives keepalived a parent-death signal, so the kernel TERMs it
+ * the moment the agent dies, however it dies, and it hands the VIP over with priority-0 adverts.
+ * Returns the argv prefix, or [] where setpriv or --pdeathsig is missing.
+ */
+export function parentDeathPrefix(candidates: readonly string[] = SETPRIV_PATHS): string[] {
+  for (const path of candidates) {
+    if (!existsSync(path)) continue;
+    try {
+      execFileSync(path, ['--pdeathsig', 'TERM', '--', 'true'], { stdio: 'ignore', timeout: 5000 });
+      return [path, '--pdeathsig', 'TERM', '--'];
+    } catch {
+      // an old setpriv without --pdeathsig: try the next, else run keepalived directly
+    }
+  }
+  return [];
+}
+
 /** `Sun Nov 22 18:40:19 2026: ` prefix of --log-console lines: our log line has its own time. */
 const CONSOLE_TIME = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}: /;
 
@@ -88,6 +110,7 @@ export class KeepalivedSupervisor {
   private startedAtMs = 0;
   private readonly pids: KeepalivedPidFiles;
   private readonly kLog: Logger;
+  private launchPrefix: string[] | undefined;
   restarts = 0;
   lastExit: KeepalivedStatus['lastExit'];
 
@@ -121,6 +144,13 @@ export class KeepalivedSupervisor {
   async start(): Promise<void> {
     this.stopping = false;
     await this.reapLeftovers();
+    if (this.launchPrefix === undefined) {
+      this.launchPrefix = parentDeathPrefix();
+      if (this.launchPrefix.length === 0)
+        this.kLog.warn('setpriv --pdeathsig is not available: keepalived would outlive a killed agent', {
+          hint: 'install util-linux (setpriv)',
+        });
+    }
     this.spawnChild();
   }
 
@@ -163,8 +193,13 @@ export class KeepalivedSupervisor {
   }
 
   private spawnChild(): void {
-    const args = keepalivedArgs(this.opts.configPath, this.pids);
-    const child = spawn(this.opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // setpriv execs keepalived: the child's pid is keepalived's own.
+    const [cmd, ...args] = [
+      ...(this.launchPrefix ?? []),
+      this.opts.binary,
+      ...keepalivedArgs(this.opts.configPath, this.pids),
+    ];
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.startedAtMs = Date.now();
     for (const stream of [child.stdout, child.stderr]) {

@@ -3,8 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-/** dist/agent next to the running CLI (dist/cli.js) or, from the sources, the repo's dist/agent. */
+/**
+ * $CPLBCTL_AGENT_DIR when set (packagers, or tests that pin one build while the tree is rebuilt);
+ * else dist/agent next to the running CLI (dist/cli.js) or, from the sources, the repo's dist/agent.
+ */
 export function agentDistDir(): string {
+  const fromEnv = process.env.CPLBCTL_AGENT_DIR;
+  if (fromEnv) return fromEnv;
   const here = dirname(fileURLToPath(import.meta.url));
   return here.endsWith('/dist') ? join(here, 'agent') : join(here, '..', '..', 'dist', 'agent');
 }
@@ -13,7 +18,9 @@ export const AGENT_ARTIFACTS = { sea: 'cplb-agent', js: 'cplb-agent.js' } as con
 
 async function sha256Of(path: string): Promise<string | undefined> {
   try {
-    return createHash('sha256').update(await readFile(path)).digest('hex');
+    return createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex');
   } catch {
     return undefined;
   }
@@ -21,6 +28,9 @@ async function sha256Of(path: string): Promise<string | undefined> {
 
 export async function localAgentSha256(): Promise<{ sea?: string; js?: string }> {
   const dir = agentDistDir();
-  const [sea, js] = await Promise.all([sha256Of(join(dir, AGENT_ARTIFACTS.sea)), sha256Of(join(dir, AGENT_ARTIFACTS.js))]);
+  const [sea, js] = await Promise.all([
+    sha256Of(join(dir, AGENT_ARTIFACTS.sea)),
+    sha256Of(join(dir, AGENT_ARTIFACTS.js)),
+  ]);
   return { sea, js };
 }

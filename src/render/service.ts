@@ -13,9 +13,11 @@ export { agentArgv, type AgentCommand } from './agent-command.js';
 export { renderPlainLauncher } from './launcher.js';
 
 /**
- * KillMode=mixed: `stop` sends SIGTERM to the agent alone, which stops keepalived in order (its
- * priority-0 advert hands the VIP over at once) and removes its rules; whatever is left after
- * TimeoutStopSec gets SIGKILL. control-group would TERM keepalived behind the agent's back.
+ * KillMode=process: `stop` sends SIGTERM to the agent alone, which stops keepalived in order (its
+ * priority-0 advert hands the VIP over at once) and removes its rules. When the agent dies instead,
+ * keepalived gets SIGTERM from the kernel (its parent-death signal) and still leaves gracefully;
+ * mixed or control-group would SIGKILL it there and then, leaving the VIP on the NIC of a host
+ * whose proxy is gone while a peer takes it too. A restarted agent stops any leftover keepalived.
  */
 export function renderSystemdUnit(cmd: AgentCommand): string {
   return `${MANAGED_HEADER}
@@ -32,7 +34,7 @@ ExecStart=${shJoin(agentArgv(cmd))}
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=always
 RestartSec=1
-KillMode=mixed
+KillMode=process
 TimeoutStopSec=20
 RuntimeDirectory=${RUN_DIR.replace(/^\/run\//, '')}
 RuntimeDirectoryMode=0755

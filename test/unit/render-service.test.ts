@@ -35,7 +35,7 @@ describe('systemd unit', () => {
 
   it('negative control: verify does report a bad setting', () => {
     expect(
-      verifyUnit(renderSystemdUnit({ kind: 'sea' }).replace('KillMode=mixed', 'KillMode=sometimes')),
+      verifyUnit(renderSystemdUnit({ kind: 'sea' }).replace('KillMode=process', 'KillMode=sometimes')),
     ).toMatch(/kill mode/);
   });
 
@@ -44,7 +44,7 @@ describe('systemd unit', () => {
     for (const line of [
       'Restart=always',
       'RestartSec=1',
-      'KillMode=mixed',
+      'KillMode=process',
       'ExecReload=/bin/kill -HUP $MAINPID',
       'After=network-online.target',
       'Wants=network-online.target',

@@ -1,0 +1,294 @@
+/**
+ * `cplbctl apply` end to end on a fresh 3-controller lab, shared by the plain and the systemd flavor:
+ * the result checked on the hosts themselves (addresses, nat table, sockets, TLS from the client), a
+ * second apply that changes nothing, faults the agent must heal, failover timed, and a re-apply that
+ * repairs a half-broken cluster. One lab and one fresh apply per file; the tests run in order.
+ */
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAgentConfig, type AgentConfig } from '../../src/agent/config.js';
+import {
+  labDown,
+  labFault,
+  labHosts,
+  labUp,
+  type LabFlavor,
+  type LabHost,
+  type LabInfo,
+} from '../../src/lab/index.js';
+import { applyArgs, cli, type CliResult } from './apply-support.js';
+import {
+  agentRunning,
+  agentStatus,
+  hostFingerprint,
+  isKeepalived,
+  killAgent,
+  markHost,
+  pidsOf,
+  pinAgentBuild,
+  probeVip,
+  reviveSupervision,
+  sh,
+  stopAgent,
+  waitHolders,
+} from './apply-probes.js';
+import { vipHolders } from './lab-helpers.js';
+
+export interface ApplySuiteOptions {
+  name: string;
+  flavor: LabFlavor;
+  prepare?: () => Promise<void>;
+}
+
+/** VRRPv2 master-down (3 adverts + skew) at the 1 s default, plus room for the poll: the bound to hold. */
+const FAILOVER_BOUND_MS = 5000;
+
+export function defineApplySuite(opts: ApplySuiteOptions): void {
+  const { name, flavor } = opts;
+  let lab: LabInfo;
+  let hosts: LabHost[];
+  let agentDir: string;
+  let fresh: { res: CliResult; ms: number };
+  let agentConfig: AgentConfig;
+  const figures: Record<string, string> = {};
+  const controllers = () => hosts.filter((h) => h.role === 'controller');
+  const names = () => controllers().map((h) => h.name);
+  const apply = async (...extra: string[]) => {
+    const started = Date.now();
+    const res = await cli(applyArgs(lab, ...extra), { env: { CPLBCTL_AGENT_DIR: agentDir } });
+    return { res, ms: Date.now() - started };
+  };
+  const record = (what: string, ms: number) => {
+    figures[what] = `${ms} ms`;
+    console.log(`[${flavor}] ${what}: ${ms} ms`);
+  };
+  const holders = () => vipHolders(name, controllers(), lab.vip);
+  const oneHolder = async () => {
+    const h = await holders();
+    expect(h, `VIP holders by ip -o addr: [${h.join(', ')}]`).toHaveLength(1);
+    return h[0]!;
+  };
+
+  beforeAll(async () => {
+    await labDown(name); // a lab left by an interrupted run
+    await opts.prepare?.();
+    agentDir = await pinAgentBuild();
+    lab = await labUp({ name, flavor, hosts: 3 });
+    hosts = await labHosts(name);
+    fresh = await apply();
+    if (fresh.res.code === 0)
+      agentConfig = parseAgentConfig(await sh(name, 'c1', 'cat /etc/cplb/agent.json'));
+  }, 180_000);
+
+  afterAll(async () => {
+    console.log(`[${flavor}] figures: ${JSON.stringify(figures)}`);
+    await labDown(name);
+    if (agentDir) await rm(agentDir, { recursive: true, force: true });
+  }, 60_000);
+
+  describe(`apply on a fresh lab (${flavor})`, () => {
+    it('exits 0 and says every host started', () => {
+      record('fresh apply', fresh.ms);
+      expect(fresh.res.code, fresh.res.stdout + fresh.res.stderr).toBe(0);
+      expect(fresh.res.stdout.match(/: started cplb-agent"/g)).toHaveLength(3);
+    });
+
+    it('leaves exactly one VIP holder, by the addresses on every host, and the agents agree', async () => {
+      const holder = await oneHolder();
+      for (const h of names()) {
+        const held = (await agentStatus(name, h)).vips.some((v) => v.held);
+        expect(held, `${h} agent says held=${held}`).toBe(h === holder);
+      }
+    });
+
+    it("puts the REDIRECT rule into cplb's chain, jumped to from PREROUTING, on every controller", async () => {
+      const vip = lab.vip.split('/')[0]!.replace(/\./g, '\\.');
+      const chain = agentConfig.iptables.chain;
+      for (const h of names()) {
+        const nat = await sh(name, h, 'iptables-save -t nat');
+        expect(nat, h).toMatch(new RegExp(`^-A PREROUTING .*-j ${chain}$`, 'm'));
+        expect(nat, h).toMatch(
+          new RegExp(
+            `^-A ${chain} -d ${vip}/32 -p tcp -m tcp --dport 6443 .*-j REDIRECT --to-ports 6444$`,
+            'm',
+          ),
+        );
+      }
+    });
+
+    it('has the agent listening on 6444 everywhere', async () => {
+      for (const h of names())
+        expect(await sh(name, h, "ss -ltnpH 'sport = :6444'"), h).toMatch(/:6444\s.*"cplb-agent"/);
+    });
+
+    it('spreads TLS connections to VIP:6443 from the client over every controller', async () => {
+      const probes = await probeVip(lab, 12, 0);
+      expect(probes.filter((p) => p.error)).toEqual([]);
+      expect(new Set(probes.map((p) => p.cn))).toEqual(new Set(names()));
+    });
+  });
+
+  describe(`a second apply (${flavor})`, () => {
+    it('is a no-op: exit 0, nothing written, nothing restarted, and it says so', async () => {
+      const pidsBefore = await Promise.all(names().map((h) => pidsOf(name, h)));
+      await Promise.all(names().map((h) => markHost(name, h)));
+      const before = await Promise.all(names().map((h) => hostFingerprint(name, h)));
+      await new Promise((r) => setTimeout(r, 1000)); // mtimes have a granularity: step past the marker
+      const { res, ms } = await apply();
+      record('no-op apply', ms);
+      expect(res.code, res.stdout + res.stderr).toBe(0);
+      expect(
+        res.stdout.match(/no file changes; service cplb-agent: no action — nothing changed/g),
+      ).toHaveLength(3);
+      expect(res.stdout).toContain('every host is up to date: nothing to write, start or reload');
+      expect(res.stdout).not.toMatch(/uploaded|wrote |installed|started|restarted|reloaded/);
+      const after = await Promise.all(names().map((h) => hostFingerprint(name, h)));
+      after.forEach((a, i) => {
+        expect(a.changed, names()[i]).toEqual([]);
+        expect(a.files, names()[i]).toBe(before[i]!.files);
+      });
+      expect(await Promise.all(names().map((h) => pidsOf(name, h)))).toEqual(pidsBefore);
+    });
+  });
+
+  describe(`faults the agent heals (${flavor})`, () => {
+    it('restarts keepalived killed with -9, and a holder exists again', async () => {
+      const holder = await oneHolder();
+      const before = await agentStatus(name, holder);
+      const t0 = Date.now();
+      await sh(name, holder, `kill -9 ${before.keepalived.pid}`);
+      const { ms } = await waitHolders(lab, controllers(), (h) => h.length === 1, t0, 10_000);
+      record('kill -9 keepalived on the holder: one holder again after', ms);
+      let after = await agentStatus(name, holder);
+      for (
+        let i = 0;
+        i < 40 && !(after.keepalived.running && after.keepalived.restarts > before.keepalived.restarts);
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = await agentStatus(name, holder);
+      }
+      expect(after.keepalived.restarts).toBe(before.keepalived.restarts + 1);
+      expect(after.keepalived.running).toBe(true);
+      expect(after.keepalived.pid).not.toBe(before.keepalived.pid);
+      expect(after.agent.pid).toBe(before.agent.pid);
+      await oneHolder();
+    });
+
+    it('puts the nat rules back within its re-assert interval after the table is flushed', async () => {
+      const holder = await oneHolder();
+      const t0 = Date.now();
+      await sh(name, holder, 'iptables -t nat -F && iptables -t nat -X');
+      const bound = agentConfig.iptables.reassertIntervalMs + 1000;
+      let ms = 0;
+      for (;;) {
+        const nat = await sh(name, holder, 'iptables-save -t nat');
+        ms = Date.now() - t0;
+        if (/-j REDIRECT --to-ports 6444/.test(nat) && /^-A PREROUTING .*-j /m.test(nat)) break;
+        expect(ms, 'rules not back').toBeLessThan(bound);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      record('nat table flushed: rules back after', ms);
+      expect(ms).toBeLessThan(bound);
+      const probes = await probeVip(lab, 3, 0);
+      expect(probes.filter((p) => p.error)).toEqual([]);
+    });
+
+    it('keeps serving from the holder when its own API server turns sick, and sends nothing there', async () => {
+      const holder = await oneHolder();
+      const hc = agentConfig.proxy.healthCheck;
+      const t0 = Date.now();
+      await labFault(name, holder, 'apiserver-sick');
+      try {
+        // The holder's proxy must mark its own upstream down within fall count × interval (+1 interval).
+        const bound = (hc.fallCount + 1) * hc.intervalMs + 1000;
+        for (;;) {
+          const s = await agentStatus(name, holder);
+          const own = s.proxy.upstreams.find(
+            (u) => u.address === hosts.find((h) => h.name === holder)!.address,
+          );
+          if (own?.health === 'unhealthy') break;
+          expect(Date.now() - t0, `own upstream still ${own?.health}`).toBeLessThan(bound);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        record('holder API server sick: marked unhealthy after', Date.now() - t0);
+        const probes = await probeVip(lab, 30, 100);
+        expect(probes.filter((p) => p.error)).toEqual([]);
+        expect(probes.filter((p) => p.cn === holder)).toEqual([]);
+        expect(new Set(probes.map((p) => p.cn))).toEqual(new Set(names().filter((n) => n !== holder)));
+        // Its proxy still reaches the others: no reason to move the VIP (no flap).
+        expect(await holders()).toEqual([holder]);
+      } finally {
+        await labFault(name, holder, 'apiserver-healthy');
+      }
+    });
+  });
+
+  describe(`failover when the holder's agent goes (${flavor})`, () => {
+    let stopped: string;
+    let killed: string;
+
+    it(`moves the VIP within ${FAILOVER_BOUND_MS} ms when the holder's agent is stopped`, async () => {
+      stopped = await oneHolder();
+      // Watched while the stop runs: it returns only once keepalived has exited, after the handover.
+      const t0 = Date.now();
+      const stopping = stopAgent(name, stopped, flavor);
+      const { ms, holders: now } = await waitHolders(
+        lab,
+        controllers(),
+        (h) => h.length === 1 && h[0] !== stopped,
+        t0,
+        10_000,
+      );
+      await stopping;
+      record('agent stopped on the holder: VIP moved after', ms);
+      expect(ms).toBeLessThan(FAILOVER_BOUND_MS);
+      expect(now).not.toContain(stopped);
+    });
+
+    it(`moves the VIP within ${FAILOVER_BOUND_MS} ms when the holder's agent is killed -9, keepalived and all`, async () => {
+      killed = await oneHolder();
+      const ka = (await agentStatus(name, killed)).keepalived.pid!;
+      const t0 = await killAgent(name, killed, flavor);
+      const { ms } = await waitHolders(
+        lab,
+        controllers(),
+        (h) => h.length === 1 && h[0] !== killed,
+        t0,
+        10_000,
+      );
+      record('agent killed -9 on the holder: VIP moved after', ms);
+      expect(ms).toBeLessThan(FAILOVER_BOUND_MS);
+      // keepalived went with its agent (no orphan keeping a VIP whose proxy is gone).
+      for (let i = 0; i < 20 && (await isKeepalived(name, killed, ka)); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(await isKeepalived(name, killed, ka)).toBe(false);
+      expect(await agentRunning(name, killed, flavor)).toBe(false);
+      const probes = await probeVip(lab, 6, 0);
+      expect(probes.filter((p) => p.error)).toEqual([]);
+    });
+
+    it('re-apply repairs it all: starts the dead agents, rewrites a deleted keepalived.conf, one holder', async () => {
+      await reviveSupervision(name, killed, flavor); // the fault's own switch, not the repair
+      const survivor = names().find((n) => n !== stopped && n !== killed)!;
+      await sh(name, survivor, 'rm /etc/cplb/keepalived.conf');
+      const { res, ms } = await apply();
+      record('re-apply after failures', ms);
+      expect(res.code, res.stdout + res.stderr).toBe(0);
+      const line = (h: string) =>
+        `[ssh] ${hosts.find((x) => x.name === h)!.address}:${hosts.find((x) => x.name === h)!.sshPort}: `;
+      for (const h of [stopped, killed]) expect(res.stdout).toContain(`${line(h)}started cplb-agent`);
+      expect(res.stdout).toContain(`${line(survivor)}wrote /etc/cplb/keepalived.conf`);
+      for (const h of names()) {
+        expect(await agentRunning(name, h, flavor), h).toBe(true);
+        const s = await agentStatus(name, h);
+        expect(s.keepalived.running, h).toBe(true);
+      }
+      await oneHolder();
+      expect(await sh(name, survivor, 'test -s /etc/cplb/keepalived.conf && echo ok')).toBe('ok\n');
+      const probes = await probeVip(lab, 9, 0);
+      expect(probes.filter((p) => p.error)).toEqual([]);
+      expect(new Set(probes.map((p) => p.cn))).toEqual(new Set(names()));
+    });
+  });
+}
