@@ -3,24 +3,16 @@
  * code is 130, and the next apply completes what the first one started.
  */
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { labDown, labExec, labUp, type LabInfo } from '../../src/lab/index.js';
-import { applyArgs, cli } from './apply-support.js';
+import { expect, it } from 'vitest';
+import { labExec } from '../../src/lab/index.js';
+import { applyArgs, cli, useLab } from './apply-support.js';
 
 const LAB = 't-cancel';
-let lab: LabInfo;
-
-beforeAll(async () => {
-  lab = await labUp({ name: LAB, hosts: 3 });
-}, 120_000);
-
-afterAll(async () => {
-  await labDown(LAB);
-}, 60_000);
+const lab = useLab(LAB);
 
 function applyUntil(marker: string): Promise<{ code: number | null; stdout: string; signalledAt: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('node', ['bin/cplbctl.js', ...applyArgs(lab)], {
+    const child = spawn('node', ['bin/cplbctl.js', ...applyArgs(lab())], {
       env: { ...process.env, XDG_CACHE_HOME: '/tmp/cplbctl-test-cache' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -48,11 +40,11 @@ it('exits 130 on SIGINT mid-apply, releases every lock, and a re-run completes',
   expect(run.signalledAt).toBe(true);
   expect(run.code).toBe(130);
   expect(run.stdout).toMatch(/cancel/i);
-  for (const h of lab.hosts.filter((x) => x.role === 'controller')) {
+  for (const h of lab().hosts.filter((x) => x.role === 'controller')) {
     const ls = await labExec(LAB, h.name, ['sh', '-c', 'ls -d /run/lock/cplbctl.lock 2>&1 || true']);
     expect(ls.stdout).toContain('No such file');
   }
-  const again = await cli(applyArgs(lab));
+  const again = await cli(applyArgs(lab()));
   expect(again.stdout).toMatch(/holds \S+ \(k0s-vip-0\)/);
   expect(again.code).toBe(0);
 }, 120_000);

@@ -2,49 +2,45 @@
  * `apply --dry-run` on real lab hosts: every phase up to the plan runs over real SSH (a non-22 port,
  * a sudo user), prints each host's detected interface and diff, and changes nothing anywhere.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { acquireScript, parseAcquire, releaseScript, type LockOwner } from '../../src/lock/host-lock.js';
-import { labDown, labExec, labUp, type LabInfo } from '../../src/lab/index.js';
-import { applyArgs, cli, hostChanges, markHost } from './apply-support.js';
+import { labExec } from '../../src/lab/index.js';
+import { applyArgs, cli, hostChanges, markHost, useLab } from './apply-support.js';
 
 const LAB = 't-dryrun';
-let lab: LabInfo;
-const controllers = () => lab.hosts.filter((h) => h.role === 'controller');
-
-beforeAll(async () => {
-  lab = await labUp({ name: LAB, hosts: 3 });
-}, 120_000);
-
-afterAll(async () => {
-  await labDown(LAB);
-}, 60_000);
+const lab = useLab(LAB);
+const controllers = () => lab().hosts.filter((h) => h.role === 'controller');
 
 describe('apply --dry-run', () => {
-  it('prints each host\'s interface and planned files, and changes no host', async () => {
-    await Promise.all(controllers().map((h) => markHost(lab, h.name)));
-    const before = await Promise.all(controllers().map((h) => hostChanges(lab, h.name)));
-    const res = await cli(applyArgs(lab, '--dry-run'));
+  it("prints each host's interface and planned files, and changes no host", async () => {
+    await Promise.all(controllers().map((h) => markHost(lab(), h.name)));
+    const before = await Promise.all(controllers().map((h) => hostChanges(lab(), h.name)));
+    const res = await cli(applyArgs(lab(), '--dry-run'));
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     for (const h of controllers()) {
       const name = `${h.address}:${h.sshPort}`;
-      expect(res.stdout).toContain(`[ssh] ${name}: k0s-vip-0: using eth1 (default route) as private interface`);
-      expect(res.stdout).toMatch(new RegExp(`\\[ssh\\] ${name.replace(/\./g, '\\.')}: .*/etc/cplb/keepalived.conf \\(create\\)`));
+      expect(res.stdout).toContain(
+        `[ssh] ${name}: k0s-vip-0: using eth1 (default route) as private interface`,
+      );
+      expect(res.stdout).toMatch(
+        new RegExp(`\\[ssh\\] ${name.replace(/\./g, '\\.')}: .*/etc/cplb/keepalived.conf \\(create\\)`),
+      );
     }
     // The sudo user's host (root logins refused) went through the same phases.
     expect(res.stdout).toContain('connected as cplb (sudo -n works)');
     expect(res.stdout).toContain('+++ /etc/cplb/keepalived.conf\tplanned');
     expect(res.stdout).toContain('auth_pass [REDACTED]');
-    expect(res.stdout).not.toContain('lab-pass');
-    const after = await Promise.all(controllers().map((h) => hostChanges(lab, h.name)));
+    expect(res.stdout).not.toContain('lab()-pass');
+    const after = await Promise.all(controllers().map((h) => hostChanges(lab(), h.name)));
     for (const a of after) expect(a.changedFiles).toEqual([]);
     expect(after.map((a) => a.state)).toEqual(before.map((b) => b.state));
   });
 
   it('gives the same output twice (deterministic)', async () => {
     const strip = (s: string) => s.replace(/==> Finished in \S+/, '');
-    const a = await cli(applyArgs(lab, '--dry-run'));
-    const b = await cli(applyArgs(lab, '--dry-run'));
+    const a = await cli(applyArgs(lab(), '--dry-run'));
+    const b = await cli(applyArgs(lab(), '--dry-run'));
     expect(a.code).toBe(0);
     const sortLines = (s: string) => strip(s).split('\n').sort().join('\n');
     // Hosts report concurrently, so line order may differ; the content may not.
@@ -52,16 +48,33 @@ describe('apply --dry-run', () => {
   });
 
   it('emits one JSON event per line with -o json, and the diff last', async () => {
-    const res = await cli(['apply', '--dry-run', '--known-hosts', lab.knownHosts, '-o', 'json', lab.clusterFile]);
+    const res = await cli([
+      'apply',
+      '--dry-run',
+      '--known-hosts',
+      lab().knownHosts,
+      '-o',
+      'json',
+      lab().clusterFile,
+    ]);
     expect(res.code).toBe(0);
-    const events = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = res.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.at(-1)?.type).toBe('plan-diff');
     expect(events.some((e) => e.type === 'phase-start' && e.phase === 'Gather host facts')).toBe(true);
   });
 });
 
 describe('host lock', () => {
-  const owner = (n: number): LockOwner => ({ owner: `test@${n}`, pid: 1000 + n, token: `tok${n}`, command: 'test', startedAt: 'now' });
+  const owner = (n: number): LockOwner => ({
+    owner: `test@${n}`,
+    pid: 1000 + n,
+    token: `tok${n}`,
+    command: 'test',
+    startedAt: 'now',
+  });
 
   it('is taken by exactly one of many concurrent attempts on a host', async () => {
     const c1 = controllers()[0]!.name;
@@ -78,7 +91,7 @@ describe('host lock', () => {
     const c2 = controllers()[1]!.name;
     await labExec(LAB, c2, ['sh', '-c', acquireScript(owner(77))]);
     try {
-      const res = await cli(applyArgs(lab));
+      const res = await cli(applyArgs(lab()));
       expect(res.code).toBe(1);
       expect(res.stdout).toContain('locked by test@77 (pid 1077');
       // The other hosts' locks were released on the way out.
@@ -95,8 +108,12 @@ describe('host lock', () => {
 
   it('breaks a stale lock (not refreshed for the TTL) with a warning', async () => {
     const c1 = controllers()[0]!.name;
-    await labExec(LAB, c1, ['sh', '-c', `(${acquireScript(owner(5))}) >/dev/null; touch -d '10 minutes ago' /run/lock/cplbctl.lock/owner`]);
-    const res = await cli(applyArgs(lab, '--dry-run'));
+    await labExec(LAB, c1, [
+      'sh',
+      '-c',
+      `(${acquireScript(owner(5))}) >/dev/null; touch -d '10 minutes ago' /run/lock/cplbctl.lock/owner`,
+    ]);
+    const res = await cli(applyArgs(lab(), '--dry-run'));
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('broke a stale lock of test@5 (pid 1005)');
     const ls = await labExec(LAB, c1, ['sh', '-c', 'ls /run/lock/cplbctl.lock 2>&1 || true']);

@@ -2,7 +2,7 @@
  * The apply pipeline when things go wrong on real lab hosts: two applies racing for the host locks,
  * a third party holding one, and a connection killed between phases.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectPhase } from '../../phases/connect.js';
 import { detectOsPhase } from '../../phases/detect-os.js';
 import { acquireLockPhase } from '../../phases/acquire-lock.js';
@@ -12,27 +12,19 @@ import { disconnectPhase } from '../../phases/disconnect.js';
 import { applyPhases } from '../../src/apply/phases.js';
 import type { Host } from '../../src/config/types.js';
 import { loadCluster } from '../../src/config/load.js';
-import { labDown, labExec, labUp, type LabInfo } from '../../src/lab/index.js';
+import { labExec } from '../../src/lab/index.js';
 import { acquireScript, releaseScript } from '../../src/lock/host-lock.js';
 import { perHost, runPipeline, type Phase, type PipelineEvent } from '../../src/pipeline/index.js';
 import type { ApplyState } from '../../src/apply/state.js';
 import { CplbError } from '../../src/errors.js';
-import { applyArgs, cli, type CliResult } from './apply-support.js';
+import { applyArgs, cli, type CliResult, useLab } from './apply-support.js';
 import { applyState, killSshSessions, lockState, type RunTimes, runTimes } from './apply-failures-support.js';
 
 const LAB = 't-fail';
-let lab: LabInfo;
-const controllers = () => lab.hosts.filter((h) => h.role === 'controller');
+const lab = useLab(LAB);
+const controllers = () => lab().hosts.filter((h) => h.role === 'controller');
 
-beforeAll(async () => {
-  lab = await labUp({ name: LAB, hosts: 3 });
-}, 120_000);
-
-afterAll(async () => {
-  await labDown(LAB);
-}, 60_000);
-
-const dryRunJson = () => cli(applyArgs(lab, '--dry-run', '-o', 'json'));
+const dryRunJson = () => cli(applyArgs(lab(), '--dry-run', '-o', 'json'));
 const locksLeft = async () =>
   (
     await Promise.all(controllers().map(async (h) => ((await lockState(LAB, h.name)) ? h.name : null)))
@@ -103,9 +95,9 @@ describe('two applies at once', () => {
 
 describe('a connection killed between the lock and the facts', () => {
   it('fails naming host and phase, frees the other hosts, and the stale lock is broken later', async () => {
-    const { cluster } = loadCluster(lab.clusterFile);
+    const { cluster } = loadCluster(lab().clusterFile);
     const cut = cluster.controllers[1]!;
-    const cutName = lab.hosts.find((h) => `${h.address}:${h.sshPort}` === cut.name)!.name;
+    const cutName = lab().hosts.find((h) => `${h.address}:${h.sshPort}` === cut.name)!.name;
     const cutPhase = perHost<ApplyState, Host>({
       title: 'Cut one host',
       readOnly: true,
@@ -122,7 +114,7 @@ describe('a connection killed between the lock and the facts', () => {
       disconnectPhase,
     ];
     const events: PipelineEvent[] = [];
-    const first = await applyState(cluster, lab.knownHosts, 2);
+    const first = await applyState(cluster, lab().knownHosts, 2);
     const err = await runPipeline({
       phases,
       hosts: cluster.controllers,
@@ -153,7 +145,7 @@ describe('a connection killed between the lock and the facts', () => {
     const early = await runPipeline({
       phases: applyPhases,
       hosts: cluster.controllers,
-      state: await applyState(cluster, lab.knownHosts, 60),
+      state: await applyState(cluster, lab().knownHosts, 60),
       dryRun: true,
     }).catch((e: unknown) => e);
     expect(early).toMatchObject({
@@ -167,7 +159,7 @@ describe('a connection killed between the lock and the facts', () => {
     await runPipeline({
       phases: applyPhases,
       hosts: cluster.controllers,
-      state: await applyState(cluster, lab.knownHosts, 2),
+      state: await applyState(cluster, lab().knownHosts, 2),
       dryRun: true,
       reporters: [{ onEvent: (e) => later.push(e) }],
     });
@@ -179,7 +171,7 @@ describe('a connection killed between the lock and the facts', () => {
       }),
     );
     expect(await locksLeft()).toEqual([]);
-    const cliRun = await cli(applyArgs(lab, '--dry-run'));
+    const cliRun = await cli(applyArgs(lab(), '--dry-run'));
     expect(cliRun.code, cliRun.stdout + cliRun.stderr).toBe(0);
     expect(await locksLeft()).toEqual([]);
   }, 40_000);

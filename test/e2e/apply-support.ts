@@ -1,9 +1,25 @@
 /** Running the built CLI against a lab, and fingerprints of host state to prove what changed. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { labExec, type LabInfo } from '../../src/lab/index.js';
+import { afterAll, beforeAll } from 'vitest';
+import { labDown, labExec, labUp, type LabInfo, type LabUpOptions } from '../../src/lab/index.js';
 
 const execFileAsync = promisify(execFile);
+
+/** A lab for one test file: up before its tests, down after them. Call the getter inside tests. */
+export function useLab(name: string, opts: Omit<LabUpOptions, 'name'> = {}): () => LabInfo {
+  let lab: LabInfo | undefined;
+  beforeAll(async () => {
+    lab = await labUp({ name, hosts: 3, ...opts });
+  }, 180_000);
+  afterAll(async () => {
+    await labDown(name);
+  }, 60_000);
+  return () => {
+    if (!lab) throw new Error(`lab ${name} is not up`);
+    return lab;
+  };
+}
 
 export interface CliResult {
   code: number;
@@ -11,7 +27,10 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function cli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export async function cli(
+  args: string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   try {
     const { stdout, stderr } = await execFileAsync('node', ['bin/cplbctl.js', ...args], {
       timeout: opts.timeoutMs ?? 120_000,
@@ -39,10 +58,17 @@ export async function markHost(lab: LabInfo, host: string): Promise<void> {
  * directories a deploy could touch (lab's own sshd log aside), leftovers in /tmp, the nat table
  * and the addresses. Empty `changedFiles` and equal state mean the host did not change.
  */
-export async function hostChanges(lab: LabInfo, host: string): Promise<{ changedFiles: string[]; state: string }> {
+export async function hostChanges(
+  lab: LabInfo,
+  host: string,
+): Promise<{ changedFiles: string[]; state: string }> {
   const find =
     'find /etc /usr/local/lib /usr/local/bin /usr/local/sbin /var/lib /var/log /run -xdev \\( -type f -o -type l \\) -newer /tmp/cplb-test-marker -not -path "/var/log/cplb-lab/*" -not -path "/run/sshd*" 2>/dev/null; ls /tmp | grep -v cplb-test-marker || true';
-  const state = "iptables-save -t nat 2>/dev/null | grep -v '^#'; ip -o addr show | awk '{print $2, $4}'; ls -d /run/lock/cplbctl.lock 2>/dev/null || true";
-  const [files, st] = await Promise.all([labExec(lab.name, host, ['sh', '-c', find]), labExec(lab.name, host, ['sh', '-c', state])]);
+  const state =
+    "iptables-save -t nat 2>/dev/null | grep -v '^#'; ip -o addr show | awk '{print $2, $4}'; ls -d /run/lock/cplbctl.lock 2>/dev/null || true";
+  const [files, st] = await Promise.all([
+    labExec(lab.name, host, ['sh', '-c', find]),
+    labExec(lab.name, host, ['sh', '-c', state]),
+  ]);
   return { changedFiles: files.stdout.split('\n').filter(Boolean), state: st.stdout };
 }
