@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -16,14 +16,30 @@ export function agentDistDir(): string {
 
 export const AGENT_ARTIFACTS = { sea: 'cplb-agent', js: 'cplb-agent.js' } as const;
 
+interface HashCache {
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+}
+
+/**
+ * Hashing the 87 MB single executable costs ~0.2 s on every run, dry runs included: the hash is
+ * kept beside the file and trusted while the file's size and mtime are those it was taken at.
+ */
 async function sha256Of(path: string): Promise<string | undefined> {
-  try {
-    return createHash('sha256')
-      .update(await readFile(path))
-      .digest('hex');
-  } catch {
-    return undefined;
-  }
+  const info = await stat(path).catch(() => undefined);
+  if (!info) return undefined;
+  const cachePath = `${path}.sha256.json`;
+  const cached = await readFile(cachePath, 'utf8')
+    .then((t) => JSON.parse(t) as HashCache)
+    .catch(() => undefined);
+  if (cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs) return cached.sha256;
+  const sha256 = createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
+  const entry: HashCache = { size: info.size, mtimeMs: info.mtimeMs, sha256 };
+  await writeFile(cachePath, JSON.stringify(entry)).catch(() => undefined); // a read-only install just hashes each time
+  return sha256;
 }
 
 export async function localAgentSha256(): Promise<{ sea?: string; js?: string }> {
