@@ -20,7 +20,16 @@ const sizes = arg('sizes', '3,30').split(',').map(Number);
 const modes = arg('modes', 'dry-run').split(',');
 
 async function applyOnce(lab: LabInfo, dryRun: boolean): Promise<number> {
-  const args = ['bin/cplbctl.js', 'apply', '--known-hosts', lab.knownHosts, '-o', 'logfmt', '--concurrency', '64'];
+  const args = [
+    'bin/cplbctl.js',
+    'apply',
+    '--known-hosts',
+    lab.knownHosts,
+    '-o',
+    'logfmt',
+    '--concurrency',
+    '64',
+  ];
   if (dryRun) args.push('--dry-run');
   const t = performance.now();
   await run('node', [...args, lab.clusterFile], { maxBuffer: 256 << 20, timeout: 600_000 });
@@ -32,7 +41,11 @@ async function wipe(lab: LabInfo): Promise<void> {
     lab.hosts
       .filter((h) => h.role === 'controller')
       .map((h) =>
-        labExec(lab.name, h.name, ['sh', '-c', '/usr/local/lib/cplb/cplb-agent-ctl stop >/dev/null 2>&1; systemctl stop cplb-agent 2>/dev/null; rm -rf /etc/cplb /usr/local/lib/cplb /run/cplb']),
+        labExec(lab.name, h.name, [
+          'sh',
+          '-c',
+          '/usr/local/lib/cplb/cplb-agent-ctl stop >/dev/null 2>&1; systemctl stop cplb-agent 2>/dev/null; rm -rf /etc/cplb /usr/local/lib/cplb /run/cplb',
+        ]),
       ),
   );
 }
@@ -56,7 +69,9 @@ for (const size of sizes) {
       }
       const s = stats(times);
       results.set(`${mode}:${size}`, s.median);
-      console.log(`apply ${mode.padEnd(7)} ${String(size).padStart(3)} hosts: median ${fmt(s.median)}  min ${fmt(s.min)}  max ${fmt(s.max)}  (${runs} runs)`);
+      console.log(
+        `apply ${mode.padEnd(7)} ${String(size).padStart(3)} hosts: median ${fmt(s.median)}  min ${fmt(s.min)}  max ${fmt(s.max)}  (${runs} runs)`,
+      );
     }
   } finally {
     if (modes.includes('fresh') || modes.includes('noop')) await wipe(lab);

@@ -14,7 +14,11 @@ export const connectPhase = perHost<ApplyState, Host>({
     ctx.signal.addEventListener('abort', abort, { once: true });
     let remote;
     try {
-      remote = await connect(host.ssh, { ...ctx.state.ssh, signal: handshake.signal, onEvent: (msg) => ctx.log.debug(msg) });
+      remote = await connect(host.ssh, {
+        ...ctx.state.ssh,
+        signal: handshake.signal,
+        onEvent: (msg) => ctx.log.debug(msg),
+      });
     } finally {
       ctx.signal.removeEventListener('abort', abort);
     }

@@ -10,12 +10,18 @@ export const gatherFactsPhase = perHost<ApplyState, Host>({
   title: 'Gather host facts',
   readOnly: true,
   async run(host, ctx) {
-    const facts = await readHostFacts(remoteOf(ctx.state, host), host, ctx.state.cluster, ctx.state.osFacts.get(host.name) ?? '');
+    const facts = await readHostFacts(
+      remoteOf(ctx.state, host),
+      host,
+      ctx.state.cluster,
+      ctx.state.osFacts.get(host.name) ?? '',
+    );
     ctx.state.facts.set(host.name, facts);
     ctx.log.info(`using ${facts.hostname} as hostname`);
     for (const inst of ctx.state.cluster.cplb.vrrpInstances) {
       const nic = resolveInterface(host, inst, facts);
-      if (nic.ok) ctx.log.info(`${inst.name}: using ${nic.value.iface.name} (${nic.value.via}) as private interface`);
+      if (nic.ok)
+        ctx.log.info(`${inst.name}: using ${nic.value.iface.name} (${nic.value.via}) as private interface`);
     }
     const held = facts.interfaces.flatMap((i) => i.vipsHeld);
     if (held.length) ctx.log.info(`holds ${held.join(', ')} now`);

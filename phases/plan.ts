@@ -18,10 +18,14 @@ export const planPhase: Phase<ApplyState, Host> = {
   readOnly: true,
   async run(ctx) {
     const { cluster, facts } = ctx.state;
-    const p = plan(cluster, cluster.controllers.map((h) => facts.get(h.name)!), {
-      renderedBy: VERSION,
-      agentSha256: ctx.state.agentSha256,
-    });
+    const p = plan(
+      cluster,
+      cluster.controllers.map((h) => facts.get(h.name)!),
+      {
+        renderedBy: VERSION,
+        agentSha256: ctx.state.agentSha256,
+      },
+    );
     ctx.state.plan = p;
     for (const w of p.warnings) (w.host ? ctx.logFor(w.host) : ctx.log).warn(`${w.message}; ${w.hint}`);
     await forEachHost(ctx, cluster.controllers, async (host, hctx) => {
@@ -51,10 +55,13 @@ export async function keepalivedConfigTest(remote: Remote, conf: string, host: s
   ].join('\n');
   const res = await remote.exec(script, { stdin: conf, allowFailure: true, timeoutMs: 20_000 });
   if (res.exitCode !== 0)
-    throw new CplbError(`keepalived --config-test rejected the rendered keepalived.conf:\n${res.stdout}${res.stderr}`.trimEnd(), {
-      code: 'KEEPALIVED_CONFIG_TEST',
-      fault: 'config',
-      host,
-      hint: 'nothing was changed on the hosts; the lines above name what keepalived refuses',
-    });
+    throw new CplbError(
+      `keepalived --config-test rejected the rendered keepalived.conf:\n${res.stdout}${res.stderr}`.trimEnd(),
+      {
+        code: 'KEEPALIVED_CONFIG_TEST',
+        fault: 'config',
+        host,
+        hint: 'nothing was changed on the hosts; the lines above name what keepalived refuses',
+      },
+    );
 }

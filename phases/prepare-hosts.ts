@@ -22,6 +22,10 @@ export const prepareHostsPhase = perHost<ApplyState, Host>({
     await remote.exec(p.command, { timeoutMs: 600_000 });
     ctx.log.info(`installed ${p.packages.join(', ')}`);
     // The plan could not check keepalived.conf without keepalived: check it now, before anything uses it.
-    await keepalivedConfigTest(remote, hp.files.find((f) => f.path === KEEPALIVED_CONF)?.content ?? '', host.name);
+    await keepalivedConfigTest(
+      remote,
+      hp.files.find((f) => f.path === KEEPALIVED_CONF)?.content ?? '',
+      host.name,
+    );
   },
 });

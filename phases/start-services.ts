@@ -10,7 +10,8 @@ export function actionFor(state: ApplyState, host: Host): ServiceAction {
   const hp = hostPlanOf(state, host);
   const written = state.written.get(host.name) ?? new Set<string>();
   if (hp.agentRunning !== true) return 'start';
-  const agentOrService = hp.files.some((f) => f.artifact && written.has(f.path)) || written.has(hp.service.definitionPath);
+  const agentOrService =
+    hp.files.some((f) => f.artifact && written.has(f.path)) || written.has(hp.service.definitionPath);
   if (agentOrService) return 'restart';
   if (hp.files.some((f) => f.content !== undefined && written.has(f.path))) return 'reload';
   return 'none';
@@ -26,7 +27,9 @@ async function act(host: Host, ctx: HostContext<ApplyState, Host>): Promise<void
   const hp = hostPlanOf(ctx.state, host);
   await remoteOf(ctx.state, host).exec(hp.service.commands[action], { timeoutMs: 60_000 });
   ctx.state.restarted.add(host.name);
-  ctx.log.info(`${action === 'start' ? 'started' : action === 'restart' ? 'restarted' : 'reloaded'} cplb-agent`);
+  ctx.log.info(
+    `${action === 'start' ? 'started' : action === 'restart' ? 'restarted' : 'reloaded'} cplb-agent`,
+  );
 }
 
 /**
@@ -39,11 +42,20 @@ export const startServicesPhase: Phase<ApplyState, Host> = {
     const plan = ctx.state.plan!;
     const holds = new Set(plan.hosts.filter((h) => h.vipsHeld.length > 0).map((h) => h.host));
     const hosts = ctx.state.cluster.controllers;
-    await forEachHost(ctx, hosts.filter((h) => !holds.has(h.name)), act);
-    await forEachHost(ctx, plan.reloadOrder.filter((n) => holds.has(n)).map((n) => hosts.find((h) => h.name === n)!), act, {
-      concurrency: 1,
-      failFast: true,
-    });
+    await forEachHost(
+      ctx,
+      hosts.filter((h) => !holds.has(h.name)),
+      act,
+    );
+    await forEachHost(
+      ctx,
+      plan.reloadOrder.filter((n) => holds.has(n)).map((n) => hosts.find((h) => h.name === n)!),
+      act,
+      {
+        concurrency: 1,
+        failFast: true,
+      },
+    );
   },
   async dryRun(ctx) {
     await this.run(ctx);

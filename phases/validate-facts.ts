@@ -17,7 +17,12 @@ export const validateFactsPhase: Phase<ApplyState, Host> = {
     if (errors.length)
       throw new CplbError(
         `the hosts do not fit ${cluster.file}:\n${errors.map((e) => `  ${e.host ? `[${e.host}] ` : ''}${e.message}; ${e.hint}`).join('\n')}`,
-        { code: 'FACTS_INVALID', fault: 'config', phase: 'Validate facts', hint: 'nothing was changed on any host' },
+        {
+          code: 'FACTS_INVALID',
+          fault: 'config',
+          phase: 'Validate facts',
+          hint: 'nothing was changed on any host',
+        },
       );
   },
 };

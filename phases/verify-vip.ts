@@ -4,7 +4,13 @@ import type { Host } from '../src/config/types.js';
 import { CplbError } from '../src/errors.js';
 import type { Phase } from '../src/pipeline/index.js';
 import { diagnoseHolders } from '../src/verify/diagnose.js';
-import { holdersOf, judge, readAgentStatus, statusCommand, type HostStatus } from '../src/verify/agent-status.js';
+import {
+  holdersOf,
+  judge,
+  readAgentStatus,
+  statusCommand,
+  type HostStatus,
+} from '../src/verify/agent-status.js';
 
 const POLL_MS = 250;
 
@@ -37,13 +43,17 @@ export const verifyVipPhase: Phase<ApplyState, Host> = {
     }
     if (!verdict.ok) {
       const diagnosis = await diagnoseHolders(ctx.state, statuses);
-      throw new CplbError(`the cluster is deployed but not healthy:\n  ${[...verdict.problems, ...diagnosis].join('\n  ')}`, {
-        code: 'VIP_NOT_HEALTHY',
-        fault: 'unhealthy',
-        phase: 'Verify the virtual IPs',
-        hint: 'run `cplbctl status` to watch it, or `cplbctl apply` again once the cause is fixed',
-      });
+      throw new CplbError(
+        `the cluster is deployed but not healthy:\n  ${[...verdict.problems, ...diagnosis].join('\n  ')}`,
+        {
+          code: 'VIP_NOT_HEALTHY',
+          fault: 'unhealthy',
+          phase: 'Verify the virtual IPs',
+          hint: 'run `cplbctl status` to watch it, or `cplbctl apply` again once the cause is fixed',
+        },
+      );
     }
-    for (const h of holdersOf(cluster, statuses)) ctx.logFor(h.holders[0]!).info(`holds ${h.vip} (${h.instance})`);
+    for (const h of holdersOf(cluster, statuses))
+      ctx.logFor(h.holders[0]!).info(`holds ${h.vip} (${h.instance})`);
   },
 };

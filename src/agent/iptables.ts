@@ -64,7 +64,11 @@ function restoreQuote(arg: string): string {
  * iptables-restore --noflush input that (re)creates the chain with exactly these rules in one
  * transaction: declaring a chain flushes it, and the rest of the nat table is left alone.
  */
-export function renderRestore(chain: string, rules: RedirectRule[] | null, jumps: readonly JumpFrom[] = []): string {
+export function renderRestore(
+  chain: string,
+  rules: RedirectRule[] | null,
+  jumps: readonly JumpFrom[] = [],
+): string {
   const lines = ['*nat'];
   // rules null: the chain is intact and only jumps are missing (declaring it would flush it).
   if (rules) {
@@ -73,7 +77,8 @@ export function renderRestore(chain: string, rules: RedirectRule[] | null, jumps
   }
   // First in line, ahead of a CNI's own nat jumps; in the same transaction as the chain, so a
   // rule never exists without its jump.
-  for (const from of jumps) lines.push(['-I', from, '1', ...jumpSpec(chain, from)].map(restoreQuote).join(' '));
+  for (const from of jumps)
+    lines.push(['-I', from, '1', ...jumpSpec(chain, from)].map(restoreQuote).join(' '));
   lines.push('COMMIT', '');
   return lines.join('\n');
 }
@@ -214,7 +219,11 @@ export class IptablesRules {
         );
         if (rebuild || jumps.length) {
           const rules = rebuild ? this.rules.filter((r) => r.family === family) : null;
-          await this.must(bin.restore, ['-w', '5', '--noflush'], renderRestore(this.opts.chain, rules, jumps));
+          await this.must(
+            bin.restore,
+            ['-w', '5', '--noflush'],
+            renderRestore(this.opts.chain, rules, jumps),
+          );
           repaired = true;
         }
       }

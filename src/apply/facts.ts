@@ -12,7 +12,12 @@ export async function readOsFacts(remote: Remote): Promise<string> {
  * Gather: what the host looks like now (addresses, routes, clock, agent), joined with Detect's
  * output into HostFacts. The local clock is read at the exec's midpoint, for the skew check.
  */
-export async function readHostFacts(remote: Remote, host: Host, cluster: Cluster, osOutput: string): Promise<HostFacts> {
+export async function readHostFacts(
+  remote: Remote,
+  host: Host,
+  cluster: Cluster,
+  osOutput: string,
+): Promise<HostFacts> {
   const before = Date.now();
   const res = await remote.exec(NET_SCRIPT, { timeoutMs: 20_000 });
   const localMs = Math.round((before + Date.now()) / 2);

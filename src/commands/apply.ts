@@ -15,7 +15,9 @@ interface ApplyOptions extends RunOptions {
 export function registerApply(program: Command): void {
   const cmd = program
     .command('apply')
-    .description('Deploy keepalived, the node agent and the iptables rules to every controller, then verify one VIP holder.')
+    .description(
+      'Deploy keepalived, the node agent and the iptables rules to every controller, then verify one VIP holder.',
+    )
     .argument('[file]', 'cluster file (native or k0sctl.yaml)', 'cluster.yaml')
     .option('--dry-run', 'connect, gather facts and plan; print what would change; change nothing', false);
   addRunOptions(cmd).addHelpText(
@@ -40,7 +42,11 @@ Exit codes: 0 done and verified, 1 a host failed, 2 bad config or the hosts do n
       osFacts: new Map(),
       current: new Map(),
       facts: new Map(),
-      lock: { owner: lockOwner(opts.dryRun ? 'apply --dry-run' : 'apply'), ttlSeconds: DEFAULT_LOCK_TTL_SECONDS, held: new Set() },
+      lock: {
+        owner: lockOwner(opts.dryRun ? 'apply --dry-run' : 'apply'),
+        ttlSeconds: DEFAULT_LOCK_TTL_SECONDS,
+        held: new Set(),
+      },
       agentSha256: await localAgentSha256(),
       dryRun: opts.dryRun,
       written: new Map(cluster.controllers.map((h) => [h.name, new Set<string>()])),
@@ -62,7 +68,8 @@ Exit codes: 0 done and verified, 1 a host failed, 2 bad config or the hosts do n
       interrupt.dispose();
     }
     if (opts.dryRun && state.diff) {
-      if (format === 'json') process.stdout.write(JSON.stringify({ type: 'plan-diff', ...state.diff }) + '\n');
+      if (format === 'json')
+        process.stdout.write(JSON.stringify({ type: 'plan-diff', ...state.diff }) + '\n');
       else for (const h of state.diff.hosts) if (h.patch) process.stdout.write(h.patch);
     }
   });

@@ -20,7 +20,12 @@ export function registerInit(program: Command): void {
   program
     .command('init')
     .description('Print a commented starter cluster file (native format, or a k0sctl.yaml with --k0sctl).')
-    .option('--controller <user@host[:port]>', 'a controller to include (repeat for each)', parseController, [])
+    .option(
+      '--controller <user@host[:port]>',
+      'a controller to include (repeat for each)',
+      parseController,
+      [],
+    )
     .option('--vip <cidr>', 'the virtual IP with its prefix length', '192.168.122.200/24')
     .option('--k0sctl', 'write a k0sctl.yaml instead of the native format')
     .addHelpText(
@@ -32,6 +37,8 @@ Examples:
   cplbctl init --k0sctl > k0sctl.yaml`,
     )
     .action((opts: { controller: StarterHost[]; vip: string; k0sctl?: boolean }) => {
-      process.stdout.write(renderStarter({ controllers: opts.controller, vip: opts.vip, k0sctl: Boolean(opts.k0sctl) }));
+      process.stdout.write(
+        renderStarter({ controllers: opts.controller, vip: opts.vip, k0sctl: Boolean(opts.k0sctl) }),
+      );
     });
 }

@@ -21,7 +21,10 @@ function positiveInt(name: string) {
   return (value: string) => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1)
-      throw new CplbError(`--${name} ${value}: expected a whole number above 0`, { code: 'USAGE', fault: 'usage' });
+      throw new CplbError(`--${name} ${value}: expected a whole number above 0`, {
+        code: 'USAGE',
+        fault: 'usage',
+      });
     return n;
   };
 }
@@ -29,7 +32,10 @@ function positiveInt(name: string) {
 export function addRunOptions(cmd: Command): Command {
   return cmd
     .addOption(
-      new Option('-o, --output <format>', 'console output: auto (listr2 on a TTY, logfmt otherwise), logfmt, json, tty')
+      new Option(
+        '-o, --output <format>',
+        'console output: auto (listr2 on a TTY, logfmt otherwise), logfmt, json, tty',
+      )
         .choices(['auto', 'logfmt', 'json', 'tty'])
         .default('auto'),
     )
@@ -42,7 +48,11 @@ export function addRunOptions(cmd: Command): Command {
       (v: string, prev: string[]) => [...prev, v],
       [] as string[],
     )
-    .option('--accept-new-host-keys', 'trust unknown host keys on first use and record them (a changed key still fails)', false)
+    .option(
+      '--accept-new-host-keys',
+      'trust unknown host keys on first use and record them (a changed key still fails)',
+      false,
+    )
     .option('--connect-timeout <seconds>', 'SSH connect timeout', positiveInt('connect-timeout'), 10);
 }
 
@@ -55,7 +65,12 @@ export function sshSettingsOf(opts: RunOptions): SshSettings {
 }
 
 export function reportersOf(opts: RunOptions, command: string): ReporterSet {
-  return createReporters({ output: opts.output, color: opts.color && !process.env.NO_COLOR, debug: opts.debug, command });
+  return createReporters({
+    output: opts.output,
+    color: opts.color && !process.env.NO_COLOR,
+    debug: opts.debug,
+    command,
+  });
 }
 
 export function lockOwner(command: string): LockOwner {

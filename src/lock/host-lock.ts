@@ -24,7 +24,13 @@ export type AcquireResult =
   | { acquired: false; holder: LockOwner | null; ageSeconds: number };
 
 function ownerLines(o: LockOwner): string {
-  return [`owner=${o.owner}`, `pid=${o.pid}`, `token=${o.token}`, `command=${o.command}`, `started=${o.startedAt}`].join('\n');
+  return [
+    `owner=${o.owner}`,
+    `pid=${o.pid}`,
+    `token=${o.token}`,
+    `command=${o.command}`,
+    `started=${o.startedAt}`,
+  ].join('\n');
 }
 
 /**

@@ -11,11 +11,17 @@ export function statusCommand(packaging: HostPlan['packaging'], nodePath = 'node
   return shJoin([...head, 'status', '--socket', STATUS_SOCKET]);
 }
 
-export type HostStatus = { host: string; ok: true; status: AgentStatus } | { host: string; ok: false; error: string };
+export type HostStatus =
+  { host: string; ok: true; status: AgentStatus } | { host: string; ok: false; error: string };
 
 export async function readAgentStatus(remote: Remote, command: string): Promise<HostStatus> {
   const res = await remote.exec(command, { allowFailure: true, timeoutMs: 10_000 });
-  if (res.exitCode !== 0) return { host: remote.name, ok: false, error: (res.stderr || res.stdout).trim().split('\n').slice(-3).join(' / ') };
+  if (res.exitCode !== 0)
+    return {
+      host: remote.name,
+      ok: false,
+      error: (res.stderr || res.stdout).trim().split('\n').slice(-3).join(' / '),
+    };
   try {
     return { host: remote.name, ok: true, status: JSON.parse(res.stdout) as AgentStatus };
   } catch {
@@ -34,13 +40,18 @@ export function holdersOf(cluster: Cluster, statuses: readonly HostStatus[]): Vi
     inst.vips.map((v) => ({
       vip: v.address,
       instance: inst.name,
-      holders: statuses.filter((s) => s.ok && s.status.vips.some((x) => x.address === v.address && x.held)).map((s) => s.host),
+      holders: statuses
+        .filter((s) => s.ok && s.status.vips.some((x) => x.address === v.address && x.held))
+        .map((s) => s.host),
     })),
   );
 }
 
 /** "exactly one holder per VIP and every agent healthy", or what is wrong. */
-export function judge(cluster: Cluster, statuses: readonly HostStatus[]): { ok: boolean; problems: string[] } {
+export function judge(
+  cluster: Cluster,
+  statuses: readonly HostStatus[],
+): { ok: boolean; problems: string[] } {
   const problems: string[] = [];
   for (const s of statuses) {
     if (!s.ok) problems.push(`[${s.host}] agent status unavailable: ${s.error}`);
@@ -48,7 +59,10 @@ export function judge(cluster: Cluster, statuses: readonly HostStatus[]): { ok: 
   }
   for (const h of holdersOf(cluster, statuses)) {
     if (h.holders.length === 0) problems.push(`VIP ${h.vip} (${h.instance}) is held by no host`);
-    else if (h.holders.length > 1) problems.push(`VIP ${h.vip} (${h.instance}) is held by ${h.holders.length} hosts: ${h.holders.join(', ')}`);
+    else if (h.holders.length > 1)
+      problems.push(
+        `VIP ${h.vip} (${h.instance}) is held by ${h.holders.length} hosts: ${h.holders.join(', ')}`,
+      );
   }
   return { ok: problems.length === 0, problems };
 }

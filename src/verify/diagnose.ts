@@ -28,9 +28,13 @@ export async function diagnoseHolders(state: ApplyState, statuses: readonly Host
           hp.init === 'systemd'
             ? `journalctl -u cplb-agent -n 200 --no-pager 2>/dev/null | grep component=keepalived | tail -n ${LOG_LINES}`
             : `grep component=keepalived ${AGENT_LOG} 2>/dev/null | tail -n ${LOG_LINES}`;
-        const res = await remoteOf(state, host).exec(cmd, { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined);
+        const res = await remoteOf(state, host)
+          .exec(cmd, { allowFailure: true, timeoutMs: 10_000 })
+          .catch(() => undefined);
         const lines = res?.stdout.trim();
-        out.push(`[${host.name}] ${lines ? '\n    ' + lines.split('\n').join('\n    ') : '(no keepalived lines in the agent log)'}`);
+        out.push(
+          `[${host.name}] ${lines ? '\n    ' + lines.split('\n').join('\n    ') : '(no keepalived lines in the agent log)'}`,
+        );
       }),
     );
   }
