@@ -11,9 +11,20 @@ export interface ProxyOptions {
   dialTimeoutMs: number;
 }
 
+/** Probes a silent peer after 30 s idle: a dead node must not pin its partner's socket forever. */
+const KEEPALIVE_MS = 30_000;
+
 export function dialTcp(upstream: Upstream, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: upstream.address, port: upstream.port, allowHalfOpen: true });
+    // noDelay/keepAlive as options: applied on the handle at connect, without the Socket wrappers.
+    const socket = net.connect({
+      host: upstream.address,
+      port: upstream.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: KEEPALIVE_MS,
+    });
     const fail = (err: Error) => {
       socket.destroy();
       reject(err);
@@ -26,6 +37,19 @@ export function dialTcp(upstream: Upstream, timeoutMs: number): Promise<net.Sock
       resolve(socket);
     });
   });
+}
+
+/**
+ * Copies `from` into `to` with backpressure, and passes a FIN on (half-close). Leaner than pipe(),
+ * which sets up and tears down twice the listeners per connection; errors and close are the
+ * caller's.
+ */
+function relay(from: net.Socket, to: net.Socket): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
 }
 
 export class TcpProxy {
@@ -58,7 +82,14 @@ export class TcpProxy {
   async listen(port: number, host: string): Promise<void> {
     if (this.server && this.boundTo?.host === host && this.boundTo.port === port) return;
     await this.closeListener();
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
+    const options = {
+      allowHalfOpen: true,
+      pauseOnConnect: true,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: KEEPALIVE_MS,
+    };
+    const server = net.createServer(options, (client) => {
       void this.handle(client);
     });
     await new Promise<void>((resolve, reject) => {
@@ -90,7 +121,8 @@ export class TcpProxy {
   }
 
   private async handle(client: net.Socket): Promise<void> {
-    const peer = `${client.remoteAddress}:${client.remotePort}`;
+    // Only failures log the peer: getpeername() on every connection costs more than the rest of this.
+    const peer = () => `${client.remoteAddress}:${client.remotePort}`;
     let clientError: Error | undefined;
     const onEarlyError = (err: Error) => (clientError = err);
     client.on('error', onEarlyError);
@@ -100,11 +132,15 @@ export class TcpProxy {
         this.pool.candidates(),
         (u) => dialTcp(u, this.opts.dialTimeoutMs),
         (u, err) =>
-          this.opts.log.warn('upstream dial failed', { upstream: u.id, error: errorText(err), client: peer }),
+          this.opts.log.warn('upstream dial failed', {
+            upstream: u.id,
+            error: errorText(err),
+            client: peer(),
+          }),
       );
     } catch (err) {
       const attempts = err instanceof NoUpstreamError ? err.attempts.length : 0;
-      this.opts.log.warn('connection refused', { client: peer, reason: errorText(err), attempts });
+      this.opts.log.warn('connection refused', { client: peer(), reason: errorText(err), attempts });
       client.destroy();
       return;
     }
@@ -122,10 +158,6 @@ export class TcpProxy {
     upstream.totalConnections++;
     this.open.add(client);
     this.open.add(server);
-    for (const s of [client, server]) {
-      s.setNoDelay(true);
-      s.setKeepAlive(true, 30_000);
-    }
     // Either side failing ends both: a half-dead splice would hang the client's request forever.
     const abort = (err?: Error) => {
       if (err) this.opts.log.debug('connection aborted', { upstream: upstream.id, error: errorText(err) });
@@ -145,9 +177,8 @@ export class TcpProxy {
     };
     client.once('close', () => onClose(server));
     server.once('close', () => onClose(client));
-    // pipe(): backpressure both ways, and a FIN from one side is passed on as a FIN (half-close).
-    client.pipe(server);
-    server.pipe(client);
+    relay(client, server);
+    relay(server, client);
     client.resume();
   }
 }
