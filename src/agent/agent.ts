@@ -306,6 +306,8 @@ export class Agent {
         chain: c.iptables.chain,
         reasserts: this.iptables.reasserts,
         rules: this.iptables.lastChecks,
+        repairs: this.iptables.repairs,
+        lastRepairAt: this.iptables.lastRepairAt,
       },
     };
   }

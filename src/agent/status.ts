@@ -54,7 +54,15 @@ export interface AgentStatus {
     healthyUpstreams: number;
     upstreams: UpstreamStatus[];
   };
-  iptables: { backend: string; chain: string; reasserts: number; rules: RuleCheck[] };
+  iptables: {
+    backend: string;
+    chain: string;
+    reasserts: number;
+    rules: RuleCheck[];
+    /** Rules that vanished after being in place and were put back, and when the last came back (older agents: absent). */
+    repairs?: number;
+    lastRepairAt?: string;
+  };
 }
 
 export class StatusServer {

@@ -2,8 +2,12 @@
 import type { Command } from 'commander';
 import { registerApply } from './apply.js';
 import { registerLabCommand } from './lab.js';
+import { registerStatus } from './status.js';
+import { registerVerify } from './verify.js';
 
 export function registerExtraCommands(program: Command): void {
   registerApply(program);
   registerLabCommand(program);
+  registerStatus(program);
+  registerVerify(program);
 }

@@ -1,0 +1,186 @@
+/** The status report: one row per controller, built from its snapshot, the plan and the cluster file. */
+import { AGENT_DEFAULTS } from '../agent/config.js';
+import { canonicalIp } from '../config/net.js';
+import type { Cluster } from '../config/types.js';
+import { describeDrift, fileDrift, type FileDrift } from './drift.js';
+import type { HostSnapshot } from './host-snapshot.js';
+import { checkNat, type ExpectedRedirect } from './nat-rules.js';
+import type { InspectState } from './state.js';
+
+export interface HostReport {
+  host: string;
+  hostname?: string;
+  reachable: boolean;
+  /** Why the host is unreachable, or what could not be read. */
+  error?: string;
+  keepalived: {
+    running: boolean;
+    pid?: number;
+    instances: { name: string; state: string; since: string }[];
+  } | null;
+  /** VIPs on the host's interfaces now (from `ip addr`, not from the agent). */
+  vipsHeld: string[];
+  agent: {
+    running: boolean;
+    error?: string;
+    version?: string;
+    pid?: number;
+    uptimeSeconds?: number;
+    healthy?: boolean;
+    reason?: string;
+  } | null;
+  upstreams: { address: string; port: number; health: string }[];
+  proxy: { port: number; listening: boolean | undefined };
+  redirect: {
+    ok: boolean;
+    present: string[];
+    missing: string[];
+    repairs?: number;
+    lastRepairAt?: string;
+  } | null;
+  config: { state: 'match' | 'drift' | 'unknown'; reason?: string; files: FileDrift[] };
+  restarts: {
+    keepalived?: number;
+    lastKeepalivedExit?: { code: number | null; signal: string | null; at: string };
+    agentService?: number;
+    agentStartedAt?: string;
+  };
+}
+
+export interface VipReport {
+  vip: string;
+  instance: string;
+  holders: string[];
+}
+
+export interface ClusterReport {
+  cluster: string;
+  file: string;
+  time: string;
+  vips: VipReport[];
+  hosts: HostReport[];
+}
+
+export function expectedRedirects(cluster: Cluster): ExpectedRedirect[] {
+  if (cluster.cplb.disableLoadBalancer) return [];
+  return cluster.cplb.vrrpInstances.flatMap((i) =>
+    i.vips.map((v) => ({ vip: v.address, family: v.family, apiServerPort: cluster.cplb.apiServerPort })),
+  );
+}
+
+export function vipsOn(cluster: Cluster, snap: HostSnapshot): string[] {
+  const here = new Set(snap.addresses.map((a) => canonicalIp(a.address)));
+  return cluster.cplb.vrrpInstances
+    .flatMap((i) => i.vips.map((v) => v.address))
+    .filter((v) => here.has(canonicalIp(v)));
+}
+
+export function vipReports(cluster: Cluster, snapshots: ReadonlyMap<string, HostSnapshot>): VipReport[] {
+  return cluster.cplb.vrrpInstances.flatMap((inst) =>
+    inst.vips.map((v) => ({
+      vip: v.address,
+      instance: inst.name,
+      holders: cluster.controllers
+        .filter((h) => {
+          const s = snapshots.get(h.name);
+          return s !== undefined && vipsOn(cluster, s).includes(v.address);
+        })
+        .map((h) => h.name),
+    })),
+  );
+}
+
+export function hostReport(state: InspectState, hostName: string): HostReport {
+  const { cluster } = state;
+  const proxy = { port: cluster.cplb.proxyPort, listening: undefined as boolean | undefined };
+  const base: HostReport = {
+    host: hostName,
+    reachable: false,
+    keepalived: null,
+    vipsHeld: [],
+    agent: null,
+    upstreams: [],
+    proxy,
+    redirect: null,
+    config: { state: 'unknown', files: [] },
+    restarts: {},
+  };
+  const hostname = state.facts.get(hostName)?.hostname;
+  if (hostname) base.hostname = hostname;
+  const unreachable = state.unreachable.get(hostName);
+  if (unreachable !== undefined)
+    return { ...base, error: unreachable, config: { state: 'unknown', reason: 'unreachable', files: [] } };
+  const snap = state.snapshots.get(hostName);
+  if (!snap) return { ...base, reachable: true, error: state.hostErrors.get(hostName) ?? 'no snapshot' };
+
+  const st = snap.agent.ok ? snap.agent.status : undefined;
+  const mainProc = snap.keepalived.find((p) => p.role === 'main');
+  const nat = checkNat(snap.nat, expectedRedirects(cluster), cluster.cplb.proxyPort, AGENT_DEFAULTS.chain);
+  const report: HostReport = {
+    ...base,
+    reachable: true,
+    keepalived: {
+      running: mainProc?.alive ?? false,
+      ...(mainProc?.pid !== undefined ? { pid: mainProc.pid } : {}),
+      instances: (st?.instances ?? []).map((i) => ({ name: i.name, state: i.state, since: i.since })),
+    },
+    vipsHeld: vipsOn(cluster, snap),
+    agent: st
+      ? {
+          running: true,
+          version: st.agent.version,
+          pid: st.agent.pid,
+          uptimeSeconds: st.agent.uptimeSeconds,
+          healthy: st.health.ok,
+          reason: st.health.reason,
+        }
+      : { running: false, error: snap.agent.ok ? undefined : snap.agent.error },
+    upstreams: (st?.proxy.upstreams ?? []).map((u) => ({
+      address: u.address,
+      port: u.port,
+      health: u.health,
+    })),
+    proxy: {
+      port: cluster.cplb.proxyPort,
+      listening: snap.listening?.has(cluster.cplb.proxyPort) ?? st?.proxy.listening,
+    },
+    redirect: cluster.cplb.disableLoadBalancer
+      ? null
+      : {
+          ok: nat.missing.length === 0,
+          present: nat.present,
+          missing: nat.missing,
+          ...(st?.iptables.repairs !== undefined ? { repairs: st.iptables.repairs } : {}),
+          ...(st?.iptables.lastRepairAt ? { lastRepairAt: st.iptables.lastRepairAt } : {}),
+        },
+    config: configOf(state, hostName, snap),
+    restarts: {
+      ...(st ? { keepalived: st.keepalived.restarts, agentStartedAt: st.agent.startedAt } : {}),
+      ...(st?.keepalived.lastExit ? { lastKeepalivedExit: st.keepalived.lastExit } : {}),
+      ...(snap.agentServiceRestarts !== undefined ? { agentService: snap.agentServiceRestarts } : {}),
+    },
+  };
+  const err = state.hostErrors.get(hostName);
+  if (err) report.error = err;
+  return report;
+}
+
+function configOf(state: InspectState, hostName: string, snap: HostSnapshot): HostReport['config'] {
+  const hp = state.plan?.hosts.find((h) => h.host === hostName);
+  if (!hp) return { state: 'unknown', reason: state.planError ?? 'no plan', files: [] };
+  const files = fileDrift(hp, snap);
+  const bad = files.filter((f) => f.state !== 'match');
+  return bad.length === 0
+    ? { state: 'match', files }
+    : { state: 'drift', reason: bad.map(describeDrift).join('; '), files };
+}
+
+export function clusterReport(state: InspectState, now = new Date()): ClusterReport {
+  return {
+    cluster: state.cluster.name,
+    file: state.cluster.file,
+    time: now.toISOString(),
+    vips: vipReports(state.cluster, state.snapshots),
+    hosts: state.cluster.controllers.map((h) => hostReport(state, h.name)),
+  };
+}

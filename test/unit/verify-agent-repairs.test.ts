@@ -1,0 +1,45 @@
+/** The agent counts rules it had to put back after they were in place: what verify's redirect check reads. */
+import { describe, expect, it } from 'vitest';
+import { IptablesRules, redirectRules, type Runner } from '../../src/agent/iptables.js';
+import { createLogger } from '../../src/agent/log.js';
+
+const vips = [
+  { address: '198.18.0.100', prefix: 24, family: 4 as const, apiServerPort: 6443, instanceName: 'k0s-vip-0' },
+];
+
+/** A nat table where everything checks present once a restore ran, until `flush()` (a CNI, a hand edit). */
+function table() {
+  let present = false;
+  const run: Runner = async (_cmd, args) => {
+    if (args.includes('-C')) return { code: present ? 0 : 1, stdout: '', stderr: '' };
+    if (args.includes('--noflush')) present = true;
+    return { code: 0, stdout: '', stderr: '' };
+  };
+  return { run, flush: () => (present = false) };
+}
+
+describe('IptablesRules repairs', () => {
+  it('does not count the first install, nor a forced rewrite on reload; counts a rule that vanished', async () => {
+    const t = table();
+    const rules = new IptablesRules({
+      backend: 'nft',
+      chain: 'CPLB',
+      log: createLogger('error', () => undefined),
+      run: t.run,
+      resolve: (n) => n,
+    });
+    rules.setRules(redirectRules(vips, 6444));
+    await rules.assert();
+    await rules.assert(true);
+    expect(rules.repairs).toBe(0);
+    expect(rules.lastRepairAt).toBeUndefined();
+    await rules.assert();
+    expect(rules.repairs).toBe(0);
+    t.flush();
+    const before = Date.now();
+    expect(await rules.assert()).toEqual({ repaired: true });
+    expect(rules.repairs).toBe(1);
+    expect(Date.parse(rules.lastRepairAt!)).toBeGreaterThanOrEqual(before - 1);
+    expect(rules.reasserts).toBe(3);
+  });
+});
