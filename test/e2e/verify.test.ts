@@ -8,14 +8,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labDown, labExec, labFault, labUp, type LabInfo } from '../../src/lab/index.js';
+import { labExec, labFault } from '../../src/lab/index.js';
 import type { CheckResult } from '../../src/verify/checks.js';
 import type { ClusterReport } from '../../src/verify/host-report.js';
 import type { VerifyResult } from '../../src/verify/verify-report.js';
-import { cli } from './apply-support.js';
+import { cli, useLab } from './apply-support.js';
 
 const LAB = 't-verify';
-let lab: LabInfo;
+const useTheLab = useLab(LAB);
+let lab: ReturnType<typeof useTheLab>;
 let dir: string;
 let fastFile: string;
 const controllers = () => lab.hosts.filter((h) => h.role === 'controller');
@@ -77,7 +78,7 @@ function expectFailoverWithinBounds(r: VerifyResult, mode: string, rounds: numbe
 }
 
 beforeAll(async () => {
-  lab = await labUp({ name: LAB, hosts: 3 });
+  lab = useTheLab();
   dir = mkdtempSync(join(tmpdir(), 'cplb-verify-e2e-'));
   fastFile = join(dir, 'fast.yaml');
   const text = readFileSync(lab.clusterFile, 'utf8');
@@ -90,11 +91,11 @@ beforeAll(async () => {
   await apply(lab.clusterFile);
 }, 300_000);
 
+// Runs before useLab's own afterAll (hooks unwind in reverse): the lab is still up to unblock.
 afterAll(async () => {
   await labFault(LAB, undefined, 'unblock-vrrp').catch(() => undefined);
-  await labDown(LAB);
   rmSync(dir, { recursive: true, force: true });
-}, 120_000);
+}, 60_000);
 
 describe('verify and status on the lab', () => {
   it('verify passes on a healthy lab, with figures per check', async () => {
