@@ -4,7 +4,7 @@ import type { ApplyState } from '../apply/state.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadCluster } from '../config/load.js';
 import { DEFAULT_LOCK_TTL_SECONDS } from '../lock/host-lock.js';
-import { abortOnInterrupt, runPipeline } from '../pipeline/index.js';
+import { runInterruptible } from '../pipeline/index.js';
 import { addRunOptions, lockOwner, reportersOf, sshSettingsOf, type RunOptions } from './run-options.js';
 import { localAgentSha256 } from '../apply/agent-artifacts.js';
 
@@ -52,21 +52,15 @@ Exit codes: 0 done and verified, 1 a host failed, 2 bad config or the hosts do n
       written: new Map(cluster.controllers.map((h) => [h.name, new Set<string>()])),
       restarted: new Set(),
     };
-    const interrupt = abortOnInterrupt();
-    try {
-      await runPipeline({
-        phases: applyPhases,
-        hosts: cluster.controllers,
-        state,
-        dryRun: opts.dryRun,
-        concurrency: opts.concurrency,
-        signal: interrupt.signal,
-        reporters,
-        secrets: cluster.secrets,
-      });
-    } finally {
-      interrupt.dispose();
-    }
+    await runInterruptible({
+      phases: applyPhases,
+      hosts: cluster.controllers,
+      state,
+      dryRun: opts.dryRun,
+      concurrency: opts.concurrency,
+      reporters,
+      secrets: cluster.secrets,
+    });
     if (opts.dryRun && state.diff) {
       if (format === 'json')
         process.stdout.write(JSON.stringify({ type: 'plan-diff', ...state.diff }) + '\n');

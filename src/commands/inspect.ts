@@ -2,7 +2,7 @@
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadCluster } from '../config/load.js';
 import type { Host } from '../config/types.js';
-import { abortOnInterrupt, createReporters, runPipeline, type Phase } from '../pipeline/index.js';
+import { createReporters, runInterruptible, type Phase } from '../pipeline/index.js';
 import { newInspectState, type InspectOptions, type InspectState } from '../verify/state.js';
 import { lockOwner, sshSettingsOf, type RunOptions } from './run-options.js';
 
@@ -24,19 +24,13 @@ export async function inspect(
     stream: process.stderr,
   });
   const state = newInspectState(cluster, sshSettingsOf(opts), lockOwner(command), options);
-  const interrupt = abortOnInterrupt();
-  try {
-    await runPipeline({
-      phases,
-      hosts: cluster.controllers,
-      state,
-      concurrency: opts.concurrency,
-      signal: interrupt.signal,
-      reporters,
-      secrets: cluster.secrets,
-    });
-  } finally {
-    interrupt.dispose();
-  }
+  await runInterruptible({
+    phases,
+    hosts: cluster.controllers,
+    state,
+    concurrency: opts.concurrency,
+    reporters,
+    secrets: cluster.secrets,
+  });
   return { state, format };
 }

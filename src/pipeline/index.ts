@@ -1,7 +1,7 @@
 /** The phase runner, its events and reporters: what commands and phases import. */
 export type * from './events.js';
 export { HostsFailedError, cancelledError, summarizeError, type HostFailure } from './errors.js';
-export { abortOnInterrupt, type Interrupt } from './interrupt.js';
+export { abortOnInterrupt, runInterruptible, type Interrupt } from './interrupt.js';
 export {
   forEachHost,
   perHost,

@@ -1,3 +1,6 @@
+import type { HostLike } from './phase.js';
+import { runPipeline, type RunPipelineOptions, type RunResult } from './runner.js';
+
 /**
  * Ctrl-C / SIGTERM as an AbortSignal for runPipeline: the first signal cancels (running phases see the
  * abort, cleanups run, the run fails with fault 'cancelled', exit 130); a second one exits at once.
@@ -25,4 +28,16 @@ export function abortOnInterrupt(
       process.off('SIGTERM', handler);
     },
   };
+}
+
+/** runPipeline with Ctrl-C and SIGTERM wired to its signal: what every command that reaches hosts wants. */
+export async function runInterruptible<S, H extends HostLike>(
+  opts: Omit<RunPipelineOptions<S, H>, 'signal'>,
+): Promise<RunResult> {
+  const interrupt = abortOnInterrupt();
+  try {
+    return await runPipeline({ ...opts, signal: interrupt.signal });
+  } finally {
+    interrupt.dispose();
+  }
 }
