@@ -28,7 +28,8 @@ const FIELDS: Record<string, keyof VrrpCounters> = {
   'Priority Zero.Received': 'priorityZeroReceived',
 };
 
-const zero = (): VrrpCounters => ({
+/** Every counter at 0: the start of a sum, and of a test's counters. */
+export const zeroCounters = (): VrrpCounters => ({
   received: 0,
   sent: 0,
   becameMaster: 0,
@@ -45,7 +46,7 @@ export function parseVrrpStats(text: string): Map<string, VrrpCounters> {
   for (const raw of text.split('\n')) {
     const inst = /^VRRP Instance:\s*(\S+)/.exec(raw);
     if (inst) {
-      current = zero();
+      current = zeroCounters();
       out.set(inst[1]!, current);
       group = '';
       continue;
@@ -70,7 +71,7 @@ export function counterDelta(
   after: VrrpCounters | undefined,
 ): VrrpCounters | undefined {
   if (!before || !after) return undefined;
-  const d = zero();
+  const d = zeroCounters();
   for (const k of Object.keys(d) as (keyof VrrpCounters)[]) d[k] = after[k] - before[k];
   // A keepalived restart in between resets the counters: the delta means nothing then.
   return Object.values(d).some((v) => v < 0) ? undefined : d;

@@ -2,7 +2,7 @@
  * verify's TLS probes for real, on loopback: the fingerprint script (openssl s_client, as on a
  * controller), the failover prober (node, one process) and this machine's in-process prober.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
@@ -13,6 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localProber, parseProbes, proberScript, PROBE_EVERY_MS } from '../../src/verify/failover/watch.js';
 import { fingerprintScript, parseFingerprints } from '../../src/verify/tls.js';
+import { makeCertificate } from '../../src/lab/keys.js';
 
 let dir: string;
 let server: Server;
@@ -22,27 +23,7 @@ let fingerprint: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cplb-verify-probes-'));
   const [key, cert] = [join(dir, 'k.pem'), join(dir, 'c.pem')];
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      '/CN=probe',
-      '-days',
-      '1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
+  await makeCertificate(cert, key, 'probe', '127.0.0.1');
   fingerprint = new X509Certificate(readFileSync(cert)).fingerprint256;
   server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (s) => s.end());
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

@@ -2,24 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import type { HostSamples, VipTimeline } from '../../src/verify/sampler.js';
 import { judgeTimeline, type DiagnosisInput } from '../../src/verify/vrrp-diagnosis.js';
-import type { VrrpCounters } from '../../src/verify/vrrp-stats.js';
+import { zeroCounters, type VrrpCounters } from '../../src/verify/vrrp-stats.js';
 
 const counters = (c: Partial<VrrpCounters>): Map<string, VrrpCounters> =>
-  new Map([
-    [
-      'k0s-vip-0',
-      {
-        received: 0,
-        sent: 0,
-        becameMaster: 0,
-        authFailures: 0,
-        intervalErrors: 0,
-        addressListErrors: 0,
-        priorityZeroReceived: 0,
-        ...c,
-      },
-    ],
-  ]);
+  new Map([['k0s-vip-0', { ...zeroCounters(), ...c }]]);
 
 function host(name: string, before: Partial<VrrpCounters>, after: Partial<VrrpCounters>): HostSamples {
   return { host: name, samples: [], statsBefore: counters(before), statsAfter: counters(after) };
