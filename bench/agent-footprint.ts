@@ -27,11 +27,8 @@ import {
   writeAgentConfig,
   type AgentKind,
 } from './agent-env.js';
+import { arg } from './args.js';
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : dflt;
-};
 const kinds = arg('agents', 'bundle,sea').split(',') as AgentKind[];
 const settleS = Number(arg('settle', '10'));
 const sampleS = Number(arg('sample', '30'));

@@ -9,12 +9,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { labDown, labExec, labUp, type LabInfo } from '../src/lab/index.js';
+import { arg } from './args.js';
 
 const run = promisify(execFile);
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : dflt;
-};
 const runs = Number(arg('runs', '5'));
 const sizes = arg('sizes', '3,30').split(',').map(Number);
 const modes = arg('modes', 'dry-run').split(',');

@@ -17,12 +17,9 @@ import { promisify } from 'node:util';
 import { labDown, labUp, type LabInfo } from '../src/lab/index.js';
 import type { Distribution } from '../src/verify/failover/types.js';
 import type { VerifyResult } from '../src/verify/verify-report.js';
+import { arg } from './args.js';
 
 const exec = promisify(execFile);
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : dflt;
-};
 const rounds = Number(arg('rounds', '20'));
 const profiles = arg('profiles', 'default,fast').split(',');
 const modes = arg('modes', 'crash,graceful').split(',');

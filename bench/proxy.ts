@@ -35,11 +35,8 @@ import {
   type AgentKind,
 } from './agent-env.js';
 import { report, TARGETS, type MeasureKey, type Sample, type TargetName } from './proxy-report.js';
+import { arg } from './args.js';
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : dflt;
-};
 const seconds = Number(arg('seconds', '10'));
 const sliceMs = Number(arg('slice-ms', '1000'));
 const agentKind = arg('agent', 'bundle') as AgentKind;
