@@ -2,7 +2,14 @@ import type { ApplyState } from '../src/apply/state.js';
 import { remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
 import { CplbError } from '../src/errors.js';
-import { acquireScript, parseAcquire, refreshScript, releaseScript } from '../src/lock/host-lock.js';
+import {
+  acquireScript,
+  LOCK_DIR,
+  parseAcquire,
+  refreshScript,
+  releaseScript,
+} from '../src/lock/host-lock.js';
+import { FACTS_MARK, NET_SCRIPT } from '../src/plan/parse-facts.js';
 import { forEachHost, type HostContext, type Phase } from '../src/pipeline/index.js';
 
 const refreshers = new WeakMap<ApplyState, NodeJS.Timeout>();
@@ -44,10 +51,14 @@ export const acquireLockPhase: Phase<ApplyState, Host> = {
   },
 };
 
+/** Takes the lock and, in the same round trip, reads the network facts Gather needs under it. */
 async function acquireOn(host: Host, ctx: HostContext<ApplyState, Host>): Promise<void> {
   const { owner, ttlSeconds, held } = ctx.state.lock;
-  const res = await remoteOf(ctx.state, host).exec(acquireScript(owner, ttlSeconds), { timeoutMs: 15_000 });
-  const result = parseAcquire(res.stdout.trim());
+  const before = Date.now();
+  const res = await remoteOf(ctx.state, host).exec(acquireScript(owner, ttlSeconds, LOCK_DIR, NET_SCRIPT), {
+    timeoutMs: 20_000,
+  });
+  const result = parseAcquire(res.stdout, FACTS_MARK);
   if (!result.acquired) {
     const h = result.holder;
     throw new CplbError(
@@ -63,6 +74,10 @@ async function acquireOn(host: Host, ctx: HostContext<ApplyState, Host>): Promis
     );
   }
   held.add(host.name);
+  ctx.state.netFacts.set(host.name, {
+    stdout: res.stdout.slice(res.stdout.indexOf(FACTS_MARK)),
+    localMs: Math.round((before + Date.now()) / 2),
+  });
   if (result.brokeStale)
     ctx.log.warn(
       `broke a stale lock of ${result.brokeStale.owner} (pid ${result.brokeStale.pid}), unrefreshed for ${result.brokeStale.ageSeconds}s`,

@@ -5,7 +5,10 @@ import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
 import { resolveInterface } from '../src/plan/resolve.js';
 
-/** Read under the lock: what another run changed before we held it must not leak into the plan. */
+/**
+ * Read under the lock (in the lock's own round trip): what another run changed before we held it must
+ * not leak into the plan.
+ */
 export const gatherFactsPhase = perHost<ApplyState, Host>({
   title: 'Gather host facts',
   readOnly: true,
@@ -15,6 +18,7 @@ export const gatherFactsPhase = perHost<ApplyState, Host>({
       host,
       ctx.state.cluster,
       ctx.state.osFacts.get(host.name) ?? '',
+      ctx.state.netFacts.get(host.name),
     );
     ctx.state.facts.set(host.name, facts);
     ctx.log.info(`using ${facts.hostname} as hostname`);

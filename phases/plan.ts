@@ -1,17 +1,18 @@
-import { readCurrentFiles } from '../src/apply/current-files.js';
+import { readCurrentFiles, testKeepalivedConfig, type ConfigTest } from '../src/apply/current-files.js';
 import type { ApplyState } from '../src/apply/state.js';
 import { remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
 import { CplbError } from '../src/errors.js';
 import { forEachHost, type Phase } from '../src/pipeline/index.js';
 import { plan } from '../src/plan/plan.js';
+import { compareVersions } from '../src/plan/validate-facts.js';
 import { KEEPALIVED_CONF } from '../src/render/paths.js';
 import type { Remote } from '../src/ssh/remote.js';
 import { VERSION } from '../src/version.js';
 
 /**
- * The pure plan; then, per host in one round trip, what is there now; and keepalived's own check of
- * each rendered keepalived.conf that differs from the host's (its keepalived, its interfaces).
+ * The pure plan; then, per host in one round trip, what is there now and keepalived's own check of
+ * the rendered keepalived.conf where it differs from the host's (its keepalived, its interfaces).
  */
 export const planPhase: Phase<ApplyState, Host> = {
   title: 'Plan the changes',
@@ -30,38 +31,38 @@ export const planPhase: Phase<ApplyState, Host> = {
     for (const w of p.warnings) (w.host ? ctx.logFor(w.host) : ctx.log).warn(`${w.message}; ${w.hint}`);
     await forEachHost(ctx, cluster.controllers, async (host, hctx) => {
       const hp = p.hosts.find((h) => h.host === host.name)!;
-      const remote = remoteOf(ctx.state, host);
-      const current = await readCurrentFiles(remote, hp);
-      ctx.state.current.set(host.name, current);
       const conf = hp.files.find((f) => f.path === KEEPALIVED_CONF)?.content ?? '';
-      if (current.get(KEEPALIVED_CONF) === conf) return;
-      if (!facts.get(host.name)?.keepalived.present) {
+      const { files, configTest } = await readCurrentFiles(remoteOf(ctx.state, host), hp, {
+        path: KEEPALIVED_CONF,
+        content: conf,
+      });
+      ctx.state.current.set(host.name, files);
+      if (configTest?.result === 'no-keepalived')
         hctx.log.info('keepalived is not installed yet: its config check runs once it is');
-        return;
-      }
-      await keepalivedConfigTest(remote, conf, host.name);
-      hctx.log.debug('keepalived --config-test passed');
+      else if (configTest?.result === 'failed') throw configTestError(host.name, configTest);
+      else if (configTest?.result === 'passed') hctx.log.debug('keepalived --config-test passed');
     });
   },
 };
 
-/** keepalived skips /dev/stdin as "not a regular file" (and a skipped file passes): use a temp file. */
+/** Checks the rendered keepalived.conf where the plan could not (keepalived was just installed). */
 export async function keepalivedConfigTest(remote: Remote, conf: string, host: string): Promise<void> {
-  const script = [
-    't=$(mktemp /tmp/cplb-keepalived.XXXXXX) || exit 1',
-    `trap 'rm -f "$t"' EXIT`,
-    'cat > "$t"',
-    'keepalived --config-test -f "$t" 2>&1',
-  ].join('\n');
-  const res = await remote.exec(script, { stdin: conf, allowFailure: true, timeoutMs: 20_000 });
-  if (res.exitCode !== 0)
-    throw new CplbError(
-      `keepalived --config-test rejected the rendered keepalived.conf:\n${res.stdout}${res.stderr}`.trimEnd(),
-      {
-        code: 'KEEPALIVED_CONFIG_TEST',
-        fault: 'config',
-        host,
-        hint: 'nothing was changed on the hosts; the lines above name what keepalived refuses',
-      },
-    );
+  const test = await testKeepalivedConfig(remote, conf);
+  if (test.result === 'failed') throw configTestError(host, test);
+}
+
+export function configTestError(host: string, test: Extract<ConfigTest, { result: 'failed' }>): CplbError {
+  const version = /^Keepalived v(\S+)/.exec(test.version)?.[1];
+  const old = version !== undefined && compareVersions(version, '2.1.0') < 0;
+  return new CplbError(
+    `keepalived --config-test rejected the rendered keepalived.conf:\n${test.output}`.trimEnd(),
+    {
+      code: 'KEEPALIVED_CONFIG_TEST',
+      fault: 'config',
+      host,
+      hint: old
+        ? `keepalived ${version} on this host predates 2.1, which cplb needs (track_file): upgrade keepalived; nothing was changed on the hosts`
+        : `nothing was changed on the hosts; the lines above name what keepalived${version ? ` ${version}` : ''} refuses`,
+    },
+  );
 }

@@ -25,21 +25,84 @@ export function writeHashStampScript(path: string, sha256: string): string {
   return `{ echo ${shq(sha256)}; ${statKey(shq(path))}; } > ${stamp}.tmp && mv -f ${stamp}.tmp ${stamp}`;
 }
 
+/** What keepalived said of a rendered keepalived.conf on the host itself. */
+export type ConfigTest =
+  | { result: 'unchanged' }
+  | { result: 'no-keepalived' }
+  | { result: 'passed' }
+  | { result: 'failed'; output: string; version: string };
+
+/**
+ * Shell that checks the keepalived.conf in "$t" with the host's keepalived, unless it is the file
+ * already at `current` (checked when it was written). keepalived's version is asked only on failure,
+ * where it explains the error (track_file needs 2.1); starting keepalived is the costliest thing the
+ * plan does on a host.
+ */
+function configTestScript(mark: string, current?: string): string {
+  const same = current ? `[ -f ${shq(current)} ] && cmp -s "$t" ${shq(current)}` : 'false';
+  return [
+    `if ${same}; then echo '${mark}unchanged'`,
+    `elif ! command -v keepalived >/dev/null 2>&1; then echo '${mark}no-keepalived'`,
+    `else o=$(keepalived --config-test -f "$t" 2>&1); rc=$?`,
+    `  if [ $rc = 0 ]; then echo '${mark}passed'`,
+    `  else echo '${mark}failed'; printf '%s\\n' "$o"; echo '${mark}version'; keepalived --version 2>&1; fi`,
+    `fi`,
+  ].join('\n');
+}
+
+/** keepalived skips /dev/stdin as "not a regular file" (and a skipped file passes): a temp file it is. */
+const STDIN_TO_TEMP = [
+  't=$(mktemp /tmp/cplb-keepalived.XXXXXX) || exit 1',
+  `trap 'rm -f "$t"' EXIT`,
+  'cat > "$t"',
+].join('\n');
+
+function parseConfigTest(parts: string[]): ConfigTest {
+  const [head = '', version = ''] = parts;
+  if (head.startsWith('unchanged')) return { result: 'unchanged' };
+  if (head.startsWith('no-keepalived')) return { result: 'no-keepalived' };
+  if (head.startsWith('passed')) return { result: 'passed' };
+  return {
+    result: 'failed',
+    output: head.slice('failed\n'.length).trimEnd(),
+    version: version.replace(/^version\n/, '').trim(),
+  };
+}
+
+/** Checks a rendered keepalived.conf on a host (after keepalived was installed, say). */
+export async function testKeepalivedConfig(remote: Remote, conf: string): Promise<ConfigTest> {
+  const mark = `@@cplb-${randomBytes(8).toString('hex')}@@`;
+  const res = await remote.exec(`${STDIN_TO_TEMP}\n${configTestScript(mark)}`, {
+    stdin: conf,
+    timeoutMs: 20_000,
+  });
+  return parseConfigTest(res.stdout.split(mark).slice(1));
+}
+
 /**
  * What is on the host now for every planned path, in one round trip: the text of rendered files,
  * the sha256 of the agent build, null when absent. A random marker separates the files, so no
- * file content can fake a boundary.
+ * file content can fake a boundary. Given the rendered keepalived.conf, the same round trip has the
+ * host's keepalived check it where it differs from the host's.
  */
-export async function readCurrentFiles(remote: Remote, host: HostPlan): Promise<Map<string, string | null>> {
+export async function readCurrentFiles(
+  remote: Remote,
+  host: Pick<HostPlan, 'files'>,
+  keepalivedConf?: { path: string; content: string },
+): Promise<{ files: Map<string, string | null>; configTest?: ConfigTest }> {
   const mark = `@@cplb-${randomBytes(8).toString('hex')}@@`;
-  const script = host.files
-    .map((f) => {
-      const p = shq(f.path);
-      const body = f.content === undefined ? agentHashScript(f.path) : `cat ${p}`;
-      return `if [ -f ${p} ]; then echo '${mark}present'; ${body}; else echo '${mark}absent'; fi`;
-    })
-    .join('\n');
-  const res = await remote.exec(script, { timeoutMs: 20_000 });
+  const reads = host.files.map((f) => {
+    const p = shq(f.path);
+    const body = f.content === undefined ? agentHashScript(f.path) : `cat ${p}`;
+    return `if [ -f ${p} ]; then echo '${mark}present'; ${body}; else echo '${mark}absent'; fi`;
+  });
+  const script = keepalivedConf
+    ? [STDIN_TO_TEMP, ...reads, configTestScript(mark, keepalivedConf.path)]
+    : reads;
+  const res = await remote.exec(script.join('\n'), {
+    timeoutMs: 20_000,
+    ...(keepalivedConf ? { stdin: keepalivedConf.content } : {}),
+  });
   const parts = res.stdout.split(mark).slice(1);
   const files = new Map<string, string | null>();
   host.files.forEach((f, i) => {
@@ -50,5 +113,6 @@ export async function readCurrentFiles(remote: Remote, host: HostPlan): Promise<
       files.set(f.path, f.content === undefined ? body.trim() : body);
     }
   });
-  return files;
+  if (!keepalivedConf) return { files };
+  return { files, configTest: parseConfigTest(parts.slice(host.files.length)) };
 }

@@ -10,14 +10,17 @@ export async function readOsFacts(remote: Remote): Promise<string> {
 
 /**
  * Gather: what the host looks like now (addresses, routes, clock, agent), joined with Detect's
- * output into HostFacts. The local clock is read at the exec's midpoint, for the skew check.
+ * output into HostFacts. The lock's round trip has usually read it already (`read`); otherwise it is
+ * read now. The local clock is taken at the exec's midpoint, for the skew check.
  */
 export async function readHostFacts(
   remote: Remote,
   host: Host,
   cluster: Cluster,
   osOutput: string,
+  read?: { stdout: string; localMs: number },
 ): Promise<HostFacts> {
+  if (read) return parseFactsOutput(host.name, osOutput + read.stdout, cluster, read.localMs);
   const before = Date.now();
   const res = await remote.exec(NET_SCRIPT, { timeoutMs: 20_000 });
   const localMs = Math.round((before + Date.now()) / 2);

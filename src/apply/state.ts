@@ -19,6 +19,8 @@ export interface ApplyState {
   remotes: Map<string, Remote>;
   /** Detect's raw output per host, completed into HostFacts by Gather. */
   osFacts: Map<string, string>;
+  /** NET_SCRIPT's output, read in the lock's round trip, and the local clock at its midpoint. */
+  netFacts: Map<string, { stdout: string; localMs: number }>;
   facts: Map<string, HostFacts>;
   lock: { owner: LockOwner; ttlSeconds: number; held: Set<string> };
   /** sha256 of the local agent builds, so the plan knows whether a host's agent is current. */

@@ -40,6 +40,7 @@ Exit codes: 0 done and verified, 1 a host failed, 2 bad config or the hosts do n
       ssh: sshSettingsOf(opts),
       remotes: new Map(),
       osFacts: new Map(),
+      netFacts: new Map(),
       current: new Map(),
       facts: new Map(),
       lock: {

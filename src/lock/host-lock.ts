@@ -4,6 +4,7 @@
  * records who, pid and when; the holder touches it while working, so a lock whose owner file has
  * not been touched for ttl seconds belongs to a run that died and may be broken.
  */
+import { posix } from 'node:path';
 import { shq } from '../ssh/quote.js';
 
 export const LOCK_DIR = '/run/lock/cplbctl.lock';
@@ -35,37 +36,52 @@ function ownerLines(o: LockOwner): string {
 
 /**
  * Prints `acquired`, `acquired-stale AGE` + the old owner, or `held AGE` + the owner. Breaking a stale
- * lock renames it first (atomic), so of two runs breaking it at once only one proceeds.
+ * lock renames it first (atomic), so of two runs breaking it at once only one proceeds. `whileHeld`
+ * runs right after a success, in the same round trip: what must be read under the lock costs no
+ * session of its own. Its output follows the lock's lines.
  */
-export function acquireScript(o: LockOwner, ttlSeconds = DEFAULT_LOCK_TTL_SECONDS, dir = LOCK_DIR): string {
+export function acquireScript(
+  o: LockOwner,
+  ttlSeconds = DEFAULT_LOCK_TTL_SECONDS,
+  dir = LOCK_DIR,
+  whileHeld = '',
+): string {
   const d = shq(dir);
   const info = shq(ownerLines(o) + '\n');
+  const parent = shq(posix.dirname(dir));
   return [
-    `mkdir -p "$(dirname ${d})"`,
-    `take() { mkdir ${d} 2>/dev/null && printf %s ${info} > ${d}/owner.tmp && mv ${d}/owner.tmp ${d}/owner; }`,
-    `if take; then echo acquired; exit 0; fi`,
+    'cplb_lock() {',
+    `  [ -d ${parent} ] || mkdir -p ${parent}`,
+    `  take() { mkdir ${d} 2>/dev/null && printf %s ${info} > ${d}/owner.tmp && mv ${d}/owner.tmp ${d}/owner; }`,
+    `  if take; then echo acquired; return 0; fi`,
     // The holder may be between mkdir and writing its owner file: the directory's own mtime counts then.
-    `m=$(stat -c %Y ${d}/owner 2>/dev/null || stat -c %Y ${d} 2>/dev/null || echo 0)`,
-    `age=$(( $(date +%s) - m ))`,
-    `if [ "$age" -gt ${Math.floor(ttlSeconds)} ]; then`,
-    `  s=${d}.stale.$$`,
-    `  if mv ${d} "$s" 2>/dev/null; then old=$(cat "$s/owner" 2>/dev/null); rm -rf "$s";`,
-    `    if take; then echo "acquired-stale $age"; printf '%s\\n' "$old"; exit 0; fi; fi`,
-    `fi`,
-    `echo "held $age"; cat ${d}/owner 2>/dev/null; exit 0`,
+    `  m=$(stat -c %Y ${d}/owner 2>/dev/null || stat -c %Y ${d} 2>/dev/null || echo 0)`,
+    `  age=$(( $(date +%s) - m ))`,
+    `  if [ "$age" -gt ${Math.floor(ttlSeconds)} ]; then`,
+    `    s=${d}.stale.$$`,
+    `    if mv ${d} "$s" 2>/dev/null; then old=$(cat "$s/owner" 2>/dev/null); rm -rf "$s";`,
+    `      if take; then echo "acquired-stale $age"; printf '%s\\n' "$old"; return 0; fi; fi`,
+    `  fi`,
+    `  echo "held $age"; cat ${d}/owner 2>/dev/null; return 1`,
+    '}',
+    whileHeld ? `if cplb_lock; then\n${whileHeld}\nfi\nexit 0` : 'cplb_lock; exit 0',
   ].join('\n');
 }
+
+/** Removes the lock only if it is still ours (the owner file is read by the shell itself: no grep). */
+const ifOurs = (token: string, d: string) =>
+  `ours=; while IFS= read -r l; do [ "$l" = ${shq(`token=${token}`)} ] && ours=1; done 2>/dev/null < ${d}/owner; if [ -n "$ours" ]`;
 
 /** Touches the owner file, only while the token is ours; prints `lost` otherwise. */
 export function refreshScript(token: string, dir = LOCK_DIR): string {
   const d = shq(dir);
-  return `if grep -qx ${shq(`token=${token}`)} ${d}/owner 2>/dev/null; then touch ${d}/owner; echo ok; else echo lost; fi`;
+  return `${ifOurs(token, d)}; then touch ${d}/owner; echo ok; else echo lost; fi`;
 }
 
 /** Removes the lock only if it is still ours. */
 export function releaseScript(token: string, dir = LOCK_DIR): string {
   const d = shq(dir);
-  return `if grep -qx ${shq(`token=${token}`)} ${d}/owner 2>/dev/null; then rm -rf ${d}; echo released; else echo not-ours; fi`;
+  return `${ifOurs(token, d)}; then rm -rf ${d}; echo released; else echo not-ours; fi`;
 }
 
 export function parseOwner(text: string): LockOwner | null {
@@ -84,8 +100,11 @@ export function parseOwner(text: string): LockOwner | null {
   };
 }
 
-export function parseAcquire(stdout: string): AcquireResult {
-  const [first = '', ...rest] = stdout.split('\n');
+/** The lock's own lines: everything before `whileHeld`'s output, which starts at its first marker. */
+export function parseAcquire(stdout: string, whileHeldMarker?: string): AcquireResult {
+  const cut = whileHeldMarker ? stdout.indexOf(whileHeldMarker) : -1;
+  const own = cut >= 0 ? stdout.slice(0, cut).trimEnd() : stdout;
+  const [first = '', ...rest] = own.split('\n');
   const body = rest.join('\n');
   if (first === 'acquired') return { acquired: true };
   const [word, age] = first.split(' ');

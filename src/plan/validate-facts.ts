@@ -115,14 +115,7 @@ function checkTools(cluster: Cluster, facts: HostFacts, add: Add): void {
   if (lb) need('iptables', facts.iptables.present, 'it redirects VIP:apiServerPort to the proxy');
   const v6 = cluster.cplb.vrrpInstances.some((i) => familyOf(i) === 6);
   if (lb && v6) need('ip6tables', facts.ip6tables.present, 'an IPv6 VIP needs IPv6 redirect rules');
-  const kv = facts.keepalived.version;
-  if (kv && compareVersions(kv, '2.1.0') < 0)
-    add(
-      'warning',
-      'tools',
-      `keepalived ${kv} predates 2.1, which may not know the track_file keyword cplb uses`,
-      'install keepalived 2.1 or newer',
-    );
+  // keepalived's version is not read here: its config test on the host (Plan) says what it refuses.
   const packaging = agentPackaging(facts);
   if (!packaging.ok) add('error', 'agent', packaging.message, packaging.hint);
   else if (packaging.value === 'js' && facts.node?.version === undefined)

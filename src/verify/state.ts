@@ -50,6 +50,7 @@ export function newInspectState(
     ssh,
     remotes: new Map(),
     osFacts: new Map(),
+    netFacts: new Map(),
     facts: new Map(),
     current: new Map(),
     lock: { owner, ttlSeconds: DEFAULT_LOCK_TTL_SECONDS, held: new Set() },

@@ -17,6 +17,7 @@ export async function applyState(
     ssh: { knownHostsFiles: [knownHosts], connectTimeoutMs: 5000, commandTimeoutMs: 3000 },
     remotes: new Map(),
     osFacts: new Map(),
+    netFacts: new Map(),
     current: new Map(),
     facts: new Map(),
     lock: { owner: lockOwner('apply --dry-run'), ttlSeconds, held: new Set() },

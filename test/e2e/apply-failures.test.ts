@@ -7,6 +7,7 @@ import { connectPhase } from '../../phases/connect.js';
 import { detectOsPhase } from '../../phases/detect-os.js';
 import { acquireLockPhase } from '../../phases/acquire-lock.js';
 import { gatherFactsPhase } from '../../phases/gather-facts.js';
+import { planPhase } from '../../phases/plan.js';
 import { releaseLockPhase } from '../../phases/release-lock.js';
 import { disconnectPhase } from '../../phases/disconnect.js';
 import { applyPhases } from '../../src/apply/phases.js';
@@ -93,7 +94,7 @@ describe('two applies at once', () => {
   });
 });
 
-describe('a connection killed between the lock and the facts', () => {
+describe('a connection killed between the lock and the plan', () => {
   it('fails naming host and phase, frees the other hosts, and the stale lock is broken later', async () => {
     const { cluster } = loadCluster(lab().clusterFile);
     const cut = cluster.controllers[1]!;
@@ -108,8 +109,9 @@ describe('a connection killed between the lock and the facts', () => {
       connectPhase,
       detectOsPhase,
       acquireLockPhase,
-      cutPhase,
       gatherFactsPhase,
+      cutPhase,
+      planPhase,
       releaseLockPhase,
       disconnectPhase,
     ];
@@ -128,12 +130,12 @@ describe('a connection killed between the lock and the facts', () => {
     );
     const runEnded = Date.now();
     expect(err).toBeInstanceOf(CplbError);
-    expect(err).toMatchObject({ phase: 'Gather host facts', host: cut.name });
+    expect(err).toMatchObject({ phase: 'Plan the changes', host: cut.name });
     expect((err as Error).message).toContain(`${cut.name}: `);
     const hostError = events.find((e) => e.type === 'host-error');
     expect(hostError).toMatchObject({
       host: cut.name,
-      phase: 'Gather host facts',
+      phase: 'Plan the changes',
       code: 'SSH_CHANNEL_CLOSED',
     });
 

@@ -1,10 +1,10 @@
 /**
  * The facts parsers against output recorded on a real machine (fixtures/facts/, captured in a
  * throwaway netns with veths, a VIP-like address and a secondary IPv6 address), and FACTS_SCRIPT
- * run for real under dash, with all tools and with most of them missing.
+ * run for real under dash and bash, with all tools and with most of them missing.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -127,6 +127,7 @@ describe('small parsers', () => {
     ]);
     expect(parseClockMs('1795373148151887319')).toBe(1795373148152);
     expect(parseClockMs('1795373148N')).toBe(1795373148000); // busybox date has no %N
+    expect(parseClockMs('1795382801.470066')).toBe(1795382801470); // bash's $EPOCHREALTIME
     expect(parseClockMs('')).toBeUndefined();
   });
 });
@@ -165,14 +166,21 @@ describe('parseFactsOutput on the recorded script output', () => {
   });
 });
 
-describe('FACTS_SCRIPT (OS_SCRIPT + NET_SCRIPT) under dash', () => {
+describe.each(['dash', 'bash'])('FACTS_SCRIPT (OS_SCRIPT + NET_SCRIPT) under %s', (shell) => {
   it('runs on this machine in one go and parses', () => {
     const t0 = Date.now();
-    const out = execFileSync('dash', ['-c', FACTS_SCRIPT], { encoding: 'utf8' });
+    const out = execFileSync(shell, ['-c', FACTS_SCRIPT], { encoding: 'utf8' });
     const facts = parseFactsOutput('local:22', out, dualStack(), Date.now());
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(facts.hostname).toBe(hostname());
-    expect(facts.keepalived.version).toBe('2.2.7');
+    expect(facts.arch).toBe(execFileSync('uname', ['-m'], { encoding: 'utf8' }).trim());
+    expect(facts.os.id).toBe('debian');
+    expect(facts.keepalived).toEqual({ present: true, path: '/usr/sbin/keepalived' });
+    expect(facts.iptables).toMatchObject({ present: true, version: expect.stringMatching(/^1\.8\./) });
+    expect(facts.iptables.backend).toMatch(/^(nft|legacy)$/);
+    expect(facts.ip6tables.present).toBe(true);
+    // x86_64 glibc runs the single executable: node's version is not asked for.
+    if (facts.node) expect(facts.node.version).toBeUndefined();
     expect(facts.interfaces.some((i) => i.name === 'lo')).toBe(true);
     expect(Math.abs(facts.clock.remoteMs - facts.clock.localMs)).toBeLessThan(2000);
     expect([...splitSections(out).keys()]).toEqual(
@@ -180,14 +188,34 @@ describe('FACTS_SCRIPT (OS_SCRIPT + NET_SCRIPT) under dash', () => {
     ); // prettier-ignore
   });
 
-  it('tolerates missing tools: only sh builtins, date, uname, cat, head and grep on PATH', () => {
+  it('asks node its version where the agent would run on it (not x86_64 glibc)', () => {
     const bin = mkdtempSync(join(tmpdir(), 'cplb-facts-'));
     try {
-      for (const tool of ['date', 'uname', 'cat', 'head', 'grep'])
-        symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
+      // A fake node that answers --version, and an os-release that says Alpine (musl).
+      writeFileSync(join(bin, 'node'), '#!/bin/sh\necho v22.1.0\n', { mode: 0o755 });
+      const script = FACTS_SCRIPT.replace(/^PATH=.*$/gm, `PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin`).replace(
+        /f=\/etc\/os-release;/,
+        `f=${join(bin, 'os-release')};`,
+      );
+      writeFileSync(join(bin, 'os-release'), 'NAME="Alpine Linux"\nID=alpine\n');
+      const out = execFileSync(shell, ['-c', script], { encoding: 'utf8' });
+      const facts = parseFactsOutput('alpine:22', out, dualStack(), Date.now());
+      expect(facts.os.id).toBe('alpine');
+      expect(facts.node).toEqual({ present: true, path: join(bin, 'node'), version: '22.1.0' });
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('tolerates missing tools: only sh builtins, date, uname and grep on PATH', () => {
+    const bin = mkdtempSync(join(tmpdir(), 'cplb-facts-'));
+    try {
+      for (const tool of ['date', 'uname', 'grep']) symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
       // Both halves (OS_SCRIPT, NET_SCRIPT) set PATH: replace every one.
       const script = FACTS_SCRIPT.replace(/^PATH=.*$/gm, `PATH=${bin}`);
-      const out = execFileSync('/bin/dash', ['-c', script], { encoding: 'utf8' });
+      const out = execFileSync(shell === 'bash' ? '/bin/bash' : '/bin/dash', ['-c', script], {
+        encoding: 'utf8',
+      });
       const facts = parseFactsOutput('bare:22', out, dualStack(), Date.now());
       expect(facts).toMatchObject({
         keepalived: { present: false },

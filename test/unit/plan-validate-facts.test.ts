@@ -159,11 +159,4 @@ describe('validateFacts', () => {
     expect(compareVersions('2.0.19', '2.1')).toBeLessThan(0);
     expect(compareVersions('2.1', '2.1.0')).toBe(0);
   });
-
-  it('an old keepalived is a warning', () => {
-    const facts = withHost(11, (f) => (f.keepalived.version = '2.0.19'));
-    expect(brief(validateFacts(multicast(), facts))[0]).toMatch(
-      /^warning tools 198.18.0.11:22: keepalived 2.0.19 predates 2.1/,
-    );
-  });
 });
