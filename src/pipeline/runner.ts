@@ -2,6 +2,7 @@
  * Runs phases in order, turns everything that happens into events, and always runs the cleanups of the
  * phases that started (in reverse order), after success, failure or Ctrl-C alike.
  */
+import { defaultMaxListeners, setMaxListeners } from 'node:events';
 import { CplbError } from '../errors.js';
 import {
   SKIP_DRY_RUN,
@@ -55,6 +56,8 @@ export async function runPipeline<S, H extends HostLike>(opts: RunPipelineOption
   const dryRun = opts.dryRun ?? false;
   const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
   const signal = opts.signal ?? new AbortController().signal;
+  // Every host of a phase listens on the run's signal at once: 30 hosts are not a listener leak.
+  setMaxListeners(Math.max(defaultMaxListeners, concurrency + 10), signal);
   const redactor = createRedactor(opts.secrets ?? []);
   const emit = createEmitter(opts.reporters ?? [], redactor);
   const reported = new WeakSet<object>();

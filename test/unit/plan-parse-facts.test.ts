@@ -168,10 +168,8 @@ describe('parseFactsOutput on the recorded script output', () => {
 
 describe.each(['dash', 'bash'])('FACTS_SCRIPT (OS_SCRIPT + NET_SCRIPT) under %s', (shell) => {
   it('runs on this machine in one go and parses', () => {
-    const t0 = Date.now();
     const out = execFileSync(shell, ['-c', FACTS_SCRIPT], { encoding: 'utf8' });
     const facts = parseFactsOutput('local:22', out, dualStack(), Date.now());
-    expect(Date.now() - t0).toBeLessThan(2000);
     expect(facts.hostname).toBe(hostname());
     expect(facts.arch).toBe(execFileSync('uname', ['-m'], { encoding: 'utf8' }).trim());
     expect(facts.os.id).toBe('debian');
