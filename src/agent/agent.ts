@@ -11,7 +11,7 @@ import { NotifyFifoReader } from './notify.js';
 import { UpstreamPool, type Upstream } from './pool.js';
 import { findForeignKeepalived, type ForeignProcess } from './procs.js';
 import { TcpProxy } from './proxy.js';
-import { StatusServer, type AgentStatus } from './status.js';
+import { StatusFile, StatusServer, type AgentStatus } from './status.js';
 import { nodeHealth, TrackFile, TRACK_FAULT, TRACK_OK, type NodeHealth } from './trackfile.js';
 import { heldVips, VrrpStates } from './vrrp.js';
 import { watchFiles } from './watch.js';
@@ -30,6 +30,8 @@ export class Agent {
   private iptables: IptablesRules;
   private readonly vrrp = new VrrpStates();
   private readonly statusServer: StatusServer;
+  private readonly statusFile: StatusFile;
+  private statusTick: NodeJS.Timeout | undefined;
   private metrics: MetricsServer | undefined;
   private health: NodeHealth = { ok: false, reason: 'starting' };
   private foreign: ForeignProcess[] = [];
@@ -76,8 +78,10 @@ export class Agent {
       c.keepalived.notifyFifo,
       (event) => {
         const before = this.vrrp.apply(event);
-        if (before !== undefined)
+        if (before !== undefined) {
           vLog.info('vrrp state', { instance: event.name, state: event.state, from: before });
+          void this.statusFile.write();
+        }
       },
       vLog,
     );
@@ -88,6 +92,7 @@ export class Agent {
       () => this.liveStatus(),
       log.child({ component: 'status' }),
     );
+    this.statusFile = new StatusFile(c.statusFile, () => this.snapshot(), log.child({ component: 'status' }));
   }
 
   async start(): Promise<void> {
@@ -103,6 +108,9 @@ export class Agent {
     await this.keepalived.start();
     this.scanForeign();
     await this.statusServer.listen();
+    await this.statusFile.write();
+    // Every second: readers judge a file older than a few seconds to be a dead agent's.
+    this.statusTick = setInterval(() => void this.statusFile.write(), 1000);
     if (c.metrics.enabled) {
       this.metrics = new MetricsServer(
         c.metrics.port,
@@ -117,6 +125,7 @@ export class Agent {
     this.unwatch = watchFiles([this.configPath, c.keepalived.configPath], () => void this.reload(), this.log);
     await this.checker.firstRound();
     await this.updateHealth();
+    await this.statusFile.write();
     this.log.info('agent started', { version: VERSION, host: c.hostName, configHash: this.configHash });
   }
 
@@ -124,6 +133,9 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.tick);
+    clearInterval(this.statusTick);
+    // First: a reader must not take the VIP-holding status of a stopping agent for the truth.
+    await this.statusFile.remove();
     this.unwatch();
     this.checker.stop();
     // keepalived first: its priority-0 adverts hand the VIP over before the rules and proxy go.
@@ -178,6 +190,7 @@ export class Agent {
         upstreams: this.pool.upstreams.length,
       });
       await this.updateHealth();
+      await this.statusFile.write();
     }
     const kHash = await this.hashFile(this.config.keepalived.configPath);
     if (kHash !== undefined && kHash !== this.keepalivedHash) {
@@ -188,6 +201,7 @@ export class Agent {
       }
       this.keepalivedHash = kHash;
       this.keepalived.reload();
+      await this.statusFile.write();
     }
   }
 
@@ -255,6 +269,7 @@ export class Agent {
         reason: next.reason,
       });
     }
+    const changed = next.ok !== this.health.ok || next.reason !== this.health.reason;
     this.health = next;
     try {
       await this.track.set(next.ok ? TRACK_OK : TRACK_FAULT);
@@ -264,6 +279,7 @@ export class Agent {
         error: errorText(err),
       });
     }
+    if (changed) void this.statusFile.write();
   }
 
   private async hashFile(path: string): Promise<string | undefined> {

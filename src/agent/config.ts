@@ -17,6 +17,7 @@ export const AGENT_DEFAULTS = {
   notifyFifo: '/run/cplb/notify.fifo',
   runDir: '/run/cplb',
   statusSocket: '/run/cplb/agent.sock',
+  statusFile: '/run/cplb/status',
   proxyBindPort: 6444,
   metricsPort: 6445,
   chain: 'CPLB',
@@ -99,6 +100,8 @@ export const agentConfigSchema = z.strictObject({
   proxy: proxySchema,
   vips: z.array(vipSchema).min(1),
   statusSocket: absPath.default(AGENT_DEFAULTS.statusSocket),
+  /** The same document as a file, rewritten every second and on every change (see StatusFile). */
+  statusFile: absPath.default(AGENT_DEFAULTS.statusFile),
   metrics: z
     .strictObject({
       enabled: z.boolean().default(true),

@@ -5,7 +5,7 @@
  */
 import { agentConfigSchema, type AgentConfigInput } from '../agent/config.js';
 import type { HealthCheck } from '../config/schema.js';
-import { KEEPALIVED_CONF, NOTIFY_FIFO, RUN_DIR, STATUS_SOCKET, TRACK_FILE } from './paths.js';
+import { KEEPALIVED_CONF, NOTIFY_FIFO, RUN_DIR, STATUS_FILE, STATUS_SOCKET, TRACK_FILE } from './paths.js';
 
 export interface AgentConfigRenderInput {
   /** Host.name: status answers are matched to hosts by it. */
@@ -48,6 +48,7 @@ export function agentConfigOf(input: AgentConfigRenderInput): AgentConfigInput {
     },
     vips: input.vips.map((v) => ({ ...v })),
     statusSocket: STATUS_SOCKET,
+    statusFile: STATUS_FILE,
     iptables: { backend: input.iptablesBackend },
   };
   if (input.renderedBy) config.renderedBy = input.renderedBy;

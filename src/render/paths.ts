@@ -18,6 +18,7 @@ export const TRACK_FILE = AGENT_DEFAULTS.trackFile;
 export const TRACK_NAME = 'cplb_health';
 export const NOTIFY_FIFO = AGENT_DEFAULTS.notifyFifo;
 export const STATUS_SOCKET = AGENT_DEFAULTS.statusSocket;
+export const STATUS_FILE = AGENT_DEFAULTS.statusFile;
 /** Written by the plain-sh launcher on hosts without an init system (and read by the facts script). */
 export const AGENT_PIDFILE = `${RUN_DIR}/agent.pid`;
 /** stdout/stderr of the agent where no journal catches them. */

@@ -1,33 +1,9 @@
-/** Reading each controller's agent status over SSH, and what "exactly one holder" means. */
+/** What "exactly one holder" means, over each controller's agent status. */
 import type { AgentStatus } from '../agent/status.js';
 import type { Cluster } from '../config/types.js';
-import type { HostPlan } from '../plan/plan.js';
-import { AGENT_BIN, AGENT_JS, STATUS_SOCKET } from '../render/paths.js';
-import type { Remote } from '../ssh/remote.js';
-import { shJoin } from '../ssh/quote.js';
-
-export function statusCommand(packaging: HostPlan['packaging'], nodePath = 'node'): string {
-  const head = packaging === 'sea' ? [AGENT_BIN] : [nodePath, AGENT_JS];
-  return shJoin([...head, 'status', '--socket', STATUS_SOCKET]);
-}
 
 export type HostStatus =
   { host: string; ok: true; status: AgentStatus } | { host: string; ok: false; error: string };
-
-export async function readAgentStatus(remote: Remote, command: string): Promise<HostStatus> {
-  const res = await remote.exec(command, { allowFailure: true, timeoutMs: 10_000 });
-  if (res.exitCode !== 0)
-    return {
-      host: remote.name,
-      ok: false,
-      error: (res.stderr || res.stdout).trim().split('\n').slice(-3).join(' / '),
-    };
-  try {
-    return { host: remote.name, ok: true, status: JSON.parse(res.stdout) as AgentStatus };
-  } catch {
-    return { host: remote.name, ok: false, error: `unreadable status: ${res.stdout.slice(0, 200)}` };
-  }
-}
 
 export interface VipHolders {
   vip: string;

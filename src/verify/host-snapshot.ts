@@ -4,7 +4,8 @@
  * pids), so a dead or lying agent cannot hide anything.
  */
 import type { AgentStatus } from '../agent/status.js';
-import { AGENT_BIN, AGENT_JS, RUN_DIR, STATUS_SOCKET } from '../render/paths.js';
+import { STATUS_FILE_TAG } from '../agent/status.js';
+import { AGENT_BIN, AGENT_JS, RUN_DIR, STATUS_FILE, STATUS_SOCKET } from '../render/paths.js';
 import type { Remote } from '../ssh/remote.js';
 import { shJoin, shq } from '../ssh/quote.js';
 import { nsToMs, parseIpOneline, sectionBody, sections, SH_HEAD, type IpAddress } from './sh.js';
@@ -48,9 +49,24 @@ const save = (family: 4 | 6, backend: SnapshotRequest['backend']) => {
 
 const status = (head: string) => `${head} status --socket ${shq(STATUS_SOCKET)} 2>&1`;
 
-/** The agent's status JSON in an `agent` section, its exit code in `agent-exit` (single executable or node bundle). */
+/** A status file older than this (host clock) is a dead or frozen agent's: ask the socket instead. */
+export const STATUS_FILE_MAX_AGE_S = 3;
+
+/**
+ * The agent's status JSON in an `agent` section, its exit code in `agent-exit`. From the status file
+ * the agent rewrites every second (`cat`, no process of the agent's), while it is fresh and its writer
+ * alive; otherwise from the socket through the agent's own client (single executable or node bundle),
+ * which also reports a dead agent.
+ */
 export const AGENT_STATUS_SH = `m agent
-if [ -x ${shq(AGENT_BIN)} ]; then ${status(shq(AGENT_BIN))}
+tag=; t=; p=; s=
+{ read -r tag t p && s=$(cat); } 2>/dev/null <${shq(STATUS_FILE)}
+case $t in ''|*[!0-9]*) t=0 ;; esac
+case $p in ''|*[!0-9]*) p=0 ;; esac
+n=\${EPOCHREALTIME:-}; n=\${n%.*}; [ -n "$n" ] || n=$(date +%s)
+if [ "$tag" = ${STATUS_FILE_TAG} ] && [ -n "$s" ] && [ -d /proc/$p ] && [ $((n - t)) -le ${STATUS_FILE_MAX_AGE_S} ] && [ $((t - n)) -le ${STATUS_FILE_MAX_AGE_S} ]; then
+  printf '%s\\n' "$s"; true
+elif [ -x ${shq(AGENT_BIN)} ]; then ${status(shq(AGENT_BIN))}
 elif [ -f ${shq(AGENT_JS)} ] && command -v node >/dev/null 2>&1; then ${status(shJoin(['node', AGENT_JS]))}
 else echo 'the agent is not installed'; false; fi
 rc=$?; m agent-exit $rc

@@ -17,7 +17,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queryStatus, type AgentStatus } from '../../src/agent/status.js';
+import { parseStatusFile, queryStatus, type AgentStatus } from '../../src/agent/status.js';
 import { readPidFile } from '../../src/agent/procs.js';
 import { makeCert, waitFor, writeUpstreamScript } from './agent-fixtures.js';
 
@@ -113,6 +113,7 @@ function agentJson(node: Node, upstreams: Array<{ address: string; port: number 
     proxy: { upstreams, healthCheck: { intervalMs: 200, timeoutMs: 500, fallCount: 2, riseCount: 1 } },
     vips: [{ address: VIP, prefix: 24, family: 4, instanceName: 'k0s-vip-0' }],
     statusSocket: `${d}/agent.sock`,
+    statusFile: `${d}/status`,
     iptables: { backend: 'nft', reassertIntervalMs: 1000 },
   });
 }
@@ -244,6 +245,11 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     expect(a.iptables.rules.map((r) => r.present)).toEqual([true, true, true]);
     expect(a.proxy.upstreams.map((u) => u.health)).toEqual(['healthy', 'healthy']);
     expect((await status('b')).vips).toMatchObject([{ held: false }]);
+    // The status file (what cplbctl reads over SSH) says the same, and was written this second.
+    const file = parseStatusFile(readFileSync(join(nodeDir('a'), 'status'), 'utf8'));
+    expect(Math.abs(file!.writtenAt - Date.now() / 1000)).toBeLessThan(2.5);
+    expect(file!.status).toMatchObject({ instances: a.instances, vips: a.vips, health: a.health });
+    expect(file!.status.agent.pid).toBe(a.agent.pid);
     const metrics = inNs('a', process.execPath, [
       '-e',
       "fetch('http://127.0.0.1:6445/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
@@ -425,7 +431,7 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     );
   });
 
-  it('on SIGTERM removes its chain and jumps, stops keepalived and its socket', async () => {
+  it('on SIGTERM removes its chain and jumps, stops keepalived, its socket and its status file', async () => {
     const before = await status('b');
     const kpid = before.keepalived.pid!;
     const child = agents.b!;
@@ -435,6 +441,7 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     expect(inNs('b', 'iptables-nft', ['-t', 'nat', '-S'])).not.toMatch(/CPLB/);
     expect(existsSync(`/proc/${kpid}`)).toBe(false);
     expect(existsSync(join(nodeDir('b'), 'agent.sock'))).toBe(false);
+    expect(existsSync(join(nodeDir('b'), 'status'))).toBe(false);
     await waitFor('A takes the VIP', () => holds('a') && !holds('b'), 5000);
   });
 });
