@@ -13,7 +13,7 @@ import { findForeignKeepalived, type ForeignProcess } from './procs.js';
 import { TcpProxy } from './proxy.js';
 import { StatusFile, StatusServer, type AgentStatus } from './status.js';
 import { nodeHealth, TrackFile, TRACK_FAULT, TRACK_OK, type NodeHealth } from './trackfile.js';
-import { heldVips, VrrpStates } from './vrrp.js';
+import { forgetNeighbour, heldVips, vipsToForget, VrrpStates } from './vrrp.js';
 import { watchFiles } from './watch.js';
 
 export class Agent {
@@ -81,6 +81,8 @@ export class Agent {
         if (before !== undefined) {
           vLog.info('vrrp state', { instance: event.name, state: event.state, from: before });
           void this.statusFile.write();
+          for (const vip of vipsToForget(this.config.vips, event.name, before, event.state))
+            void forgetNeighbour(vip, vLog);
         }
       },
       vLog,

@@ -1,6 +1,8 @@
 /** What the agent knows of each VRRP instance (from the notify fifo) and of the VIPs on its NICs. */
+import { execFile } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import type { AgentVip } from './config.js';
+import { errorText, type Logger } from './log.js';
 import type { NotifyEvent } from './notify.js';
 import type { InstanceStatus } from './status.js';
 
@@ -40,6 +42,37 @@ export class VrrpStates {
   list(): InstanceStatus[] {
     return [...this.states.values()];
   }
+}
+
+/**
+ * The VIPs whose neighbour entries this node must drop when an instance stops being MASTER. While it
+ * held a VIP the kernel ignored the new holder's gratuitous ARP for it (the address was its own), so
+ * after two nodes both claimed the VIP for an advert, the loser kept a stale entry and its own clients
+ * could not reach the VIP for seconds. Flushed, the next packet asks ARP/ND afresh.
+ */
+export function vipsToForget(
+  vips: readonly AgentVip[],
+  instance: string,
+  before: string,
+  after: string,
+): string[] {
+  if (before !== 'MASTER' || after === 'MASTER') return [];
+  return vips.filter((v) => v.instanceName === instance).map((v) => v.address);
+}
+
+/** `ip neigh flush to VIP`: best effort, logged either way. */
+export function forgetNeighbour(vip: string, log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    execFile('ip', ['neigh', 'flush', 'to', vip], { timeout: 5000 }, (err, _out, stderr) => {
+      if (err)
+        log.warn('cannot flush the neighbour entry of a VIP given up', {
+          vip,
+          error: stderr.trim() || errorText(err),
+        });
+      else log.info('flushed the neighbour entry of a VIP given up', { vip });
+      resolve();
+    });
+  });
 }
 
 function now(): string {

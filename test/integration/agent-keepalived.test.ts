@@ -277,11 +277,22 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
   });
 
   it('gives the VIP up (FAULT) when no upstream is healthy: it moves to the other node', async () => {
+    // A neighbour entry for its own VIP on the holder, as a dual claim leaves it (see vipsToForget).
+    inNs('a', 'ip', ['neigh', 'replace', VIP, 'lladdr', '02:00:00:00:00:99', 'dev', 'eth0', 'nud', 'stale']);
     writeFileSync(sickFile('up-b'), '');
     const t0 = Date.now();
     await waitFor('A in FAULT', async () => (await state('a')) === 'FAULT', 5000);
     await waitFor('B holds the VIP', () => holds('b') && !holds('a'), 5000);
     const moveMs = Date.now() - t0;
+    // Given up, A forgot that entry: it asks ARP afresh and reaches B.
+    await waitFor(
+      'A flushed the stale entry',
+      () => !inNs('a', 'ip', ['neigh', 'show', 'to', VIP]).includes('02:00:00:00:00:99'),
+      3000,
+    );
+    expect(readFileSync(join(dir, 'a-agent.log'), 'utf8')).toContain(
+      'flushed the neighbour entry of a VIP given up',
+    );
     expect((await status('a')).health).toMatchObject({
       ok: false,
       reason: 'no healthy upstream',

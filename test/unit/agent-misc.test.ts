@@ -7,7 +7,7 @@ import { formatLogLine, logfmtValue, createLogger } from '../../src/agent/log.js
 import { renderMetrics } from '../../src/agent/metrics.js';
 import type { AgentStatus } from '../../src/agent/status.js';
 import { TrackFile } from '../../src/agent/trackfile.js';
-import { canonicalIp, heldVips } from '../../src/agent/vrrp.js';
+import { canonicalIp, heldVips, vipsToForget } from '../../src/agent/vrrp.js';
 
 describe('keepalived supervision helpers', () => {
   it('runs keepalived in the foreground with pid files of its own', () => {
@@ -97,6 +97,22 @@ describe('VIPs held', () => {
     };
     expect(heldVips([vip], new Set(['fd00::1']))[0]?.held).toBe(true);
     expect(heldVips([vip], new Set(['fd00::2']))[0]?.held).toBe(false);
+  });
+
+  it("forgets the neighbour entries of an instance's VIPs only when it stops being MASTER", () => {
+    const vip = (address: string, instanceName: string) => ({
+      address,
+      prefix: 24,
+      family: 4 as const,
+      apiServerPort: 6443,
+      instanceName,
+    });
+    const vips = [vip('198.18.0.100', 'a'), vip('198.18.0.101', 'a'), vip('198.18.0.200', 'b')];
+    expect(vipsToForget(vips, 'a', 'MASTER', 'BACKUP')).toEqual(['198.18.0.100', '198.18.0.101']);
+    expect(vipsToForget(vips, 'b', 'MASTER', 'FAULT')).toEqual(['198.18.0.200']);
+    expect(vipsToForget(vips, 'a', 'BACKUP', 'MASTER')).toEqual([]);
+    expect(vipsToForget(vips, 'a', 'UNKNOWN', 'BACKUP')).toEqual([]);
+    expect(vipsToForget(vips, 'a', 'FAULT', 'BACKUP')).toEqual([]);
   });
 });
 
