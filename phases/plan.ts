@@ -32,11 +32,12 @@ export const planPhase: Phase<ApplyState, Host> = {
     await forEachHost(ctx, cluster.controllers, async (host, hctx) => {
       const hp = p.hosts.find((h) => h.host === host.name)!;
       const conf = hp.files.find((f) => f.path === KEEPALIVED_CONF)?.content ?? '';
-      const { files, configTest } = await readCurrentFiles(remoteOf(ctx.state, host), hp, {
+      const { files, meta, configTest } = await readCurrentFiles(remoteOf(ctx.state, host), hp, {
         path: KEEPALIVED_CONF,
         content: conf,
       });
       ctx.state.current.set(host.name, files);
+      ctx.state.currentMeta.set(host.name, meta);
       if (configTest?.result === 'no-keepalived')
         hctx.log.info('keepalived is not installed yet: its config check runs once it is');
       else if (configTest?.result === 'failed') throw configTestError(host.name, configTest);

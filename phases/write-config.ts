@@ -2,11 +2,14 @@ import type { ApplyState } from '../src/apply/state.js';
 import { hostPlanOf, remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
+import type { FileMeta } from '../src/apply/current-files.js';
+import type { PlannedFile } from '../src/plan/plan.js';
+import { metadataMatches } from '../src/ssh/commands.js';
 import { shq } from '../src/ssh/quote.js';
 
 /**
  * Writes the service definition, agent.json and keepalived.conf, each atomically (temp file,
- * mode, rename), secrets at 0600. A file whose sha256 already matches is not touched.
+ * mode, rename), secrets at 0600. A file whose content, mode and owner already match is not touched.
  */
 export const writeConfigPhase = perHost<ApplyState, Host>({
   title: 'Write configuration',
@@ -18,15 +21,26 @@ export const writeConfigPhase = perHost<ApplyState, Host>({
   async run(host, ctx) {
     const hp = hostPlanOf(ctx.state, host);
     const remote = remoteOf(ctx.state, host);
-    await remote.exec(
-      hp.directories
-        .map((d) => `mkdir -p ${shq(d.path)} && chmod ${d.mode.toString(8)} ${shq(d.path)}`)
-        .join(' && '),
-    );
+    // What the plan read is what is there (the lock is held): only what differs costs a round trip.
+    const meta = ctx.state.currentMeta.get(host.name) ?? new Map<string, FileMeta>();
+    const current = ctx.state.current.get(host.name);
+    const dirs = hp.directories.filter((d) => meta.get(d.path)?.mode !== d.mode.toString(8));
+    if (dirs.length)
+      await remote.exec(
+        dirs.map((d) => `mkdir -p ${shq(d.path)} && chmod ${d.mode.toString(8)} ${shq(d.path)}`).join(' && '),
+      );
+    const isCurrent = (f: PlannedFile) => {
+      const m = meta.get(f.path);
+      return (
+        current?.get(f.path) === f.content &&
+        m !== undefined &&
+        metadataMatches(m, { mode: f.mode, owner: f.owner, group: f.group })
+      );
+    };
     const written = ctx.state.written.get(host.name)!;
     const results = await Promise.all(
       hp.files
-        .filter((f) => f.content !== undefined)
+        .filter((f) => f.content !== undefined && !isCurrent(f))
         .map(async (f) => ({
           f,
           res: await remote.upload(f.path, f.content!, { mode: f.mode, owner: f.owner, group: f.group }),

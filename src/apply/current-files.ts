@@ -85,20 +85,30 @@ export async function testKeepalivedConfig(remote: Remote, conf: string): Promis
  * file content can fake a boundary. Given the rendered keepalived.conf, the same round trip has the
  * host's keepalived check it where it differs from the host's.
  */
+export interface FileMeta {
+  /** Octal, as stat prints it: `600`. */
+  mode: string;
+  owner: string;
+  group: string;
+}
+
 export async function readCurrentFiles(
   remote: Remote,
-  host: Pick<HostPlan, 'files'>,
+  host: Pick<HostPlan, 'files'> & Partial<Pick<HostPlan, 'directories'>>,
   keepalivedConf?: { path: string; content: string },
-): Promise<{ files: Map<string, string | null>; configTest?: ConfigTest }> {
+): Promise<{ files: Map<string, string | null>; meta: Map<string, FileMeta>; configTest?: ConfigTest }> {
   const mark = `@@cplb-${randomBytes(8).toString('hex')}@@`;
   const reads = host.files.map((f) => {
     const p = shq(f.path);
     const body = f.content === undefined ? agentHashScript(f.path) : `cat ${p}`;
     return `if [ -f ${p} ]; then echo '${mark}present'; ${body}; else echo '${mark}absent'; fi`;
   });
+  // Mode and owner of every planned path in one process, so Write can skip what is already right.
+  const paths = [...host.files.map((f) => f.path), ...(host.directories ?? []).map((d) => d.path)];
+  const meta = `echo '${mark}meta'; stat -c '%a %U %G %n' -- ${paths.map(shq).join(' ')} 2>/dev/null; true`;
   const script = keepalivedConf
-    ? [STDIN_TO_TEMP, ...reads, configTestScript(mark, keepalivedConf.path)]
-    : reads;
+    ? [STDIN_TO_TEMP, ...reads, meta, configTestScript(mark, keepalivedConf.path)]
+    : [...reads, meta];
   const res = await remote.exec(script.join('\n'), {
     timeoutMs: 20_000,
     ...(keepalivedConf ? { stdin: keepalivedConf.content } : {}),
@@ -113,6 +123,11 @@ export async function readCurrentFiles(
       files.set(f.path, f.content === undefined ? body.trim() : body);
     }
   });
-  if (!keepalivedConf) return { files };
-  return { files, configTest: parseConfigTest(parts.slice(host.files.length)) };
+  const metaOf = new Map<string, FileMeta>();
+  for (const line of (parts[host.files.length] ?? '').split('\n').slice(1)) {
+    const m = /^([0-7]+) (\S+) (\S+) (\/.*)$/.exec(line);
+    if (m) metaOf.set(m[4]!, { mode: m[1]!, owner: m[2]!, group: m[3]! });
+  }
+  if (!keepalivedConf) return { files, meta: metaOf };
+  return { files, meta: metaOf, configTest: parseConfigTest(parts.slice(host.files.length + 1)) };
 }

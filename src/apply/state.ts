@@ -1,5 +1,6 @@
 /** What the apply phases share: filled in as the run goes, read by later phases. */
 import type { Cluster, Host } from '../config/types.js';
+import type { FileMeta } from './current-files.js';
 import type { LockOwner } from '../lock/host-lock.js';
 import type { HostFacts } from '../plan/facts.js';
 import type { CurrentFiles, HostDiff, PlanDiff } from '../plan/diff.js';
@@ -28,6 +29,8 @@ export interface ApplyState {
   plan?: Plan;
   /** What each host has now at every planned path (read by the plan phase). */
   current: CurrentFiles;
+  /** Mode and owner of each planned path that exists on each host (read by the plan phase). */
+  currentMeta: Map<string, Map<string, FileMeta>>;
   diff?: PlanDiff;
   dryRun: boolean;
   /** Paths each host actually got written this run (upload skipped unchanged ones). */

@@ -42,6 +42,7 @@ Exit codes: 0 done and verified, 1 a host failed, 2 bad config or the hosts do n
       osFacts: new Map(),
       netFacts: new Map(),
       current: new Map(),
+      currentMeta: new Map(),
       facts: new Map(),
       lock: {
         owner: lockOwner(opts.dryRun ? 'apply --dry-run' : 'apply'),

@@ -62,7 +62,7 @@ export interface Ownership {
   group?: string;
 }
 
-export function metadataMatches(state: FileState, want: Ownership): boolean {
+export function metadataMatches(state: Omit<FileState, 'sha256'>, want: Ownership): boolean {
   return (
     state.mode === want.mode.toString(8) &&
     (want.owner === undefined || want.owner === state.owner) &&

@@ -53,6 +53,7 @@ export function newInspectState(
     netFacts: new Map(),
     facts: new Map(),
     current: new Map(),
+    currentMeta: new Map(),
     lock: { owner, ttlSeconds: DEFAULT_LOCK_TTL_SECONDS, held: new Set() },
     dryRun: false,
     written: new Map(),

@@ -19,6 +19,7 @@ export async function applyState(
     osFacts: new Map(),
     netFacts: new Map(),
     current: new Map(),
+    currentMeta: new Map(),
     facts: new Map(),
     lock: { owner: lockOwner('apply --dry-run'), ttlSeconds, held: new Set() },
     agentSha256: await localAgentSha256(),

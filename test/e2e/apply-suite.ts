@@ -268,10 +268,11 @@ export function defineApplySuite(opts: ApplySuiteOptions): void {
       expect(probes.filter((p) => p.error)).toEqual([]);
     });
 
-    it('re-apply repairs it all: starts the dead agents, rewrites a deleted keepalived.conf, one holder', async () => {
+    it('re-apply repairs it all: starts the dead agents, rewrites a deleted keepalived.conf and a loosened agent.json, one holder', async () => {
       await reviveSupervision(name, killed, flavor); // the fault's own switch, not the repair
       const survivor = names().find((n) => n !== stopped && n !== killed)!;
       await sh(name, survivor, 'rm /etc/cplb/keepalived.conf');
+      await sh(name, stopped, 'chmod 644 /etc/cplb/agent.json'); // same content, wrong mode
       const { res, ms } = await apply();
       record('re-apply after failures', ms);
       expect(res.code, res.stdout + res.stderr).toBe(0);
@@ -286,6 +287,7 @@ export function defineApplySuite(opts: ApplySuiteOptions): void {
       }
       await oneHolder();
       expect(await sh(name, survivor, 'test -s /etc/cplb/keepalived.conf && echo ok')).toBe('ok\n');
+      expect(await sh(name, stopped, 'stat -c %a /etc/cplb/agent.json')).toBe('600\n');
       const probes = await probeVip(lab, 9, 0);
       expect(probes.filter((p) => p.error)).toEqual([]);
       expect(new Set(probes.map((p) => p.cn))).toEqual(new Set(names()));

@@ -82,6 +82,19 @@ describe('readCurrentFiles', () => {
   });
 });
 
+describe('mode and owner of the planned paths', () => {
+  it('come back for the files and directories that exist, in the same round trip', async () => {
+    writeFileSync(conf, 'x', { mode: 0o640 });
+    sh(`chmod 640 ${conf}`);
+    const { meta } = await readCurrentFiles(local, { ...host, directories: [{ path: dir, mode: 0o700 }] });
+    const me = sh('id -un').trim();
+    const group = sh('id -gn').trim();
+    expect(meta.get(conf)).toEqual({ mode: '640', owner: me, group });
+    expect(meta.get(dir)).toEqual({ mode: '700', owner: me, group });
+    expect(meta.has(join(dir, 'absent'))).toBe(false);
+  });
+});
+
 describe('the keepalived config test in the same round trip', () => {
   // No vrrp_instance: this machine has none of the lab's interfaces. track_file is the keyword
   // keepalived before 2.1 would not know.
