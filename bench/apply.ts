@@ -5,7 +5,13 @@
  *
  * Prints per size and mode the median, min and max wall time, and the ratio of the largest size to
  * the smallest (target for dry runs: 30 hosts under twice the 3-host time). Root only: it makes labs.
+ *
+ * Beside the wall time, per run: the CPU the CLI used (its process, from this process's cutime) and
+ * the CPU the lab hosts spent serving it (their sshd daemons with every reaped session, shell and
+ * command below them). All lab hosts share this machine's cores with the CLI, so where the hosts' CPU
+ * per run exceeds the cores' time, the wall time is the machine's, not the tool's.
  */
+import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { labDown, labExec, labUp, type LabInfo } from '../src/lab/index.js';
@@ -15,6 +21,60 @@ const run = promisify(execFile);
 const runs = Number(arg('runs', '5'));
 const sizes = arg('sizes', '3,30').split(',').map(Number);
 const modes = arg('modes', 'dry-run').split(',');
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** utime+stime+cutime+cstime of a pid, in ms; undefined when it is gone. */
+function cpuMs(pid: number | 'self'): number | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS;
+  } catch {
+    return undefined;
+  }
+}
+const comm = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+};
+const parentOf = (pid: number) =>
+  Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+
+/** The controllers' sshd daemons (an sshd whose parent is not sshd): every session is reaped into them. */
+async function sshDaemons(lab: LabInfo): Promise<number[]> {
+  const pids: number[] = [];
+  for (const h of lab.hosts.filter((x) => x.role === 'controller')) {
+    const { stdout } = await run('ip', ['netns', 'pids', h.netns]);
+    for (const pid of stdout.split('\n').filter(Boolean).map(Number))
+      if (comm(pid) === 'sshd' && comm(parentOf(pid)) !== 'sshd') pids.push(pid);
+  }
+  return pids;
+}
+const sumCpu = (pids: number[]) => pids.reduce((t, p) => t + (cpuMs(p) ?? 0), 0);
+
+interface Sample {
+  wallMs: number;
+  clientCpuMs: number;
+  labCpuMs: number;
+}
+
+async function measure(lab: LabInfo, dryRun: boolean): Promise<Sample> {
+  const daemons = await sshDaemons(lab);
+  const [lab0, self0] = [sumCpu(daemons), cpuMs('self')!];
+  const selfOwn = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const own0 = selfOwn();
+  const wallMs = await applyOnce(lab, dryRun);
+  await new Promise((r) => setTimeout(r, 300)); // let the daemons reap the last sessions
+  // cutime/cstime of this process grew by the CLI child's CPU (this process's own CPU taken out).
+  const clientCpuMs = cpuMs('self')! - self0 - (selfOwn() - own0);
+  return { wallMs, clientCpuMs: Math.max(0, clientCpuMs), labCpuMs: sumCpu(daemons) - lab0 };
+}
 
 async function applyOnce(lab: LabInfo, dryRun: boolean): Promise<number> {
   const args = [
@@ -58,16 +118,19 @@ for (const size of sizes) {
   const lab = await labUp({ name: `bench${size}`, hosts: size });
   try {
     for (const mode of modes) {
-      const times: number[] = [];
+      const samples: Sample[] = [];
       for (let i = 0; i < runs; i++) {
         if (mode === 'fresh') await wipe(lab);
         if (mode === 'noop' && i === 0) await applyOnce(lab, false);
-        times.push(await applyOnce(lab, mode === 'dry-run'));
+        samples.push(await measure(lab, mode === 'dry-run'));
       }
-      const s = stats(times);
+      const s = stats(samples.map((x) => x.wallMs));
+      const client = stats(samples.map((x) => x.clientCpuMs)).median;
+      const hostsCpu = stats(samples.map((x) => x.labCpuMs)).median;
       results.set(`${mode}:${size}`, s.median);
       console.log(
-        `apply ${mode.padEnd(7)} ${String(size).padStart(3)} hosts: median ${fmt(s.median)}  min ${fmt(s.min)}  max ${fmt(s.max)}  (${runs} runs)`,
+        `apply ${mode.padEnd(7)} ${String(size).padStart(3)} hosts: median ${fmt(s.median)}  min ${fmt(s.min)}  max ${fmt(s.max)}  (${runs} runs)` +
+          `  | CPU: cplbctl ${fmt(client)}, lab hosts ${fmt(hostsCpu)} (${(hostsCpu / size).toFixed(0)} ms a host)`,
       );
     }
   } finally {
