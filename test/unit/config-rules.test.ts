@@ -352,6 +352,13 @@ rule('auth-pass-v3', () => {
     ]);
     expect(problems('auth-pass-v3', nativeFile())).toEqual([]);
   });
+
+  it('warns for an IPv6 instance under VRRP version 2 too: keepalived runs it as version 3', () => {
+    const v6 = nativeFile(cplbOf({ vrrpInstances: [inst(), inst({ virtualIPs: ['fd00::100/64'] })] }));
+    expect(problems('auth-pass-v3', v6)).toEqual([
+      `${I1}.authPass: warning: an IPv6 instance always runs VRRP version 3, which ignores authPass, so it keeps no other VRRP router out`,
+    ]);
+  });
 });
 
 rule('virtual-router-id', () => {

@@ -201,16 +201,25 @@ function isWholeCentiseconds(seconds: number): boolean {
   return Math.abs(Math.round(seconds * 100) - seconds * 100) < 1e-6;
 }
 
+/** VRRPv3 has no authentication: with vrrpVersion 3, and for IPv6 instances (keepalived runs those as v3 always). */
 export const authPassWithV3: Rule = {
   name: 'auth-pass-v3',
   check(input, report) {
-    if ((input.cplb?.keepalived?.vrrpVersion ?? 2) !== 3) return;
-    for (const { path } of instancesOf(input))
-      report.warn(
-        [...path, 'authPass'],
-        'VRRP version 3 ignores authPass, so it keeps no other VRRP router out',
-        'keep it (it is required), and rely on a virtualRouterID unique in the network instead',
-      );
+    const v3 = (input.cplb?.keepalived?.vrrpVersion ?? 2) === 3;
+    for (const { inst, path } of instancesOf(input)) {
+      if (v3)
+        report.warn(
+          [...path, 'authPass'],
+          'VRRP version 3 ignores authPass, so it keeps no other VRRP router out',
+          'keep it (it is required), and rely on a virtualRouterID unique in the network instead',
+        );
+      else if (inst.virtualIPs.length > 0 && inst.virtualIPs.every((v) => ipFamily(v.split('/')[0]!) === 6))
+        report.warn(
+          [...path, 'authPass'],
+          'an IPv6 instance always runs VRRP version 3, which ignores authPass, so it keeps no other VRRP router out',
+          'keep it (it is required), and rely on a virtualRouterID unique in the network instead',
+        );
+    }
   },
 };
 
