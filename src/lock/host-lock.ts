@@ -103,7 +103,7 @@ export function parseOwner(text: string): LockOwner | null {
 /** The lock's own lines: everything before `whileHeld`'s output, which starts at its first marker. */
 export function parseAcquire(stdout: string, whileHeldMarker?: string): AcquireResult {
   const cut = whileHeldMarker ? stdout.indexOf(whileHeldMarker) : -1;
-  const own = cut >= 0 ? stdout.slice(0, cut).trimEnd() : stdout;
+  const own = (cut >= 0 ? stdout.slice(0, cut) : stdout).trim();
   const [first = '', ...rest] = own.split('\n');
   const body = rest.join('\n');
   if (first === 'acquired') return { acquired: true };
