@@ -105,7 +105,12 @@ export async function readCurrentFiles(
   });
   // Mode and owner of every planned path in one process, so Write can skip what is already right.
   const paths = [...host.files.map((f) => f.path), ...(host.directories ?? []).map((d) => d.path)];
-  const meta = `echo '${mark}meta'; stat -c '%a %U %G %n' -- ${paths.map(shq).join(' ')} 2>/dev/null; true`;
+  // Only the paths that exist: on a fresh host none does, and no stat process starts.
+  const meta = [
+    `echo '${mark}meta'; set --`,
+    `for p in ${paths.map(shq).join(' ')}; do [ -e "$p" ] && set -- "$@" "$p"; done`,
+    `[ $# = 0 ] || stat -c '%a %U %G %n' -- "$@" 2>/dev/null; true`,
+  ].join('\n');
   const script = keepalivedConf
     ? [STDIN_TO_TEMP, ...reads, meta, configTestScript(mark, keepalivedConf.path)]
     : [...reads, meta];
