@@ -43,7 +43,8 @@ export class Cleanup {
 
   /** Creates (or recreates, when a killed run left it) a namespace with lo up and an eth0. */
   namespace(name: string): string {
-    if (!name.startsWith('cplb-tbench-')) throw new Error(`namespace ${name}: not ours to make`);
+    // Whatever runs in a namespace of this name gets killed: only names that say "bench" are ours.
+    if (!/^cplb-[a-z0-9-]*bench-/.test(name)) throw new Error(`namespace ${name}: not ours to make`);
     if (listNamespaces().includes(name)) removeNamespace(name);
     sh('ip', ['netns', 'add', name]);
     this.namespaces.push(name);
@@ -163,10 +164,12 @@ export async function startUpstreams(cleanup: Cleanup, ns: string, dir: string, 
 
 export type AgentKind = 'bundle' | 'sea';
 
-export function agentCommand(kind: AgentKind): string[] {
+/** `env` (e.g. 'MALLOC_ARENA_MAX=2 NODE_OPTIONS=...') goes through env(1), which execs: same pid. */
+export function agentCommand(kind: AgentKind, env = ''): string[] {
   const path = kind === 'sea' ? AGENT_SEA : AGENT_BUNDLE;
   if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first`);
-  return kind === 'sea' ? [path] : [process.execPath, path];
+  const vars = env.split(' ').filter(Boolean);
+  return [...(vars.length ? ['env', ...vars] : []), ...(kind === 'sea' ? [path] : [process.execPath, path])];
 }
 
 /** agent.json and keepalived.conf in `dir`, with the product's defaults for everything timed. */

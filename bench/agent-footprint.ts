@@ -4,6 +4,7 @@
  * (cplb-tbench-fp, deleted after). Target: agent RSS <= 80 MB.
  *
  *   npx tsx bench/agent-footprint.ts [--agents bundle,sea] [--settle 10] [--sample 30]
+ *                                    [--agent-env 'MALLOC_ARENA_MAX=2'] [--netns cplb-tbench-fp]
  *
  * After `settle` seconds it samples VmRSS (/proc/PID/status) every second and CPU ticks
  * (/proc/PID/stat) over `sample` seconds. The agent's own CPU and that of the commands it runs
@@ -34,6 +35,8 @@ const settleS = Number(arg('settle', '10'));
 const sampleS = Number(arg('sample', '30'));
 const UPSTREAM_PORTS = [17441, 17442, 17443];
 const RSS_TARGET_MB = 80;
+const agentEnv = arg('agent-env', '');
+const netns = arg('netns', 'cplb-tbench-fp');
 
 interface Footprint {
   kind: AgentKind;
@@ -52,7 +55,11 @@ async function measure(cleanup: Cleanup, ns: string, dir: string, kind: AgentKin
   const adir = join(dir, kind);
   mkdirSync(adir);
   const config = writeAgentConfig(adir, ns, UPSTREAM_PORTS, 6444);
-  const agent = cleanup.spawnIn(ns, [...agentCommand(kind), '--config', config], join(adir, 'agent.log'));
+  const agent = cleanup.spawnIn(
+    ns,
+    [...agentCommand(kind, agentEnv), '--config', config],
+    join(adir, 'agent.log'),
+  );
   const pid = agent.pid!;
   try {
     await waitFor(
@@ -120,15 +127,16 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('root only: the benchmark makes a network namespace');
   for (const kind of kinds) agentCommand(kind); // fails early when a build is missing
   const header = [
-    `agent footprint: idle (no client connections), ${settleS} s settle, ${sampleS} s sampled; netns cplb-tbench-fp`,
+    `agent footprint: idle (no client connections), ${settleS} s settle, ${sampleS} s sampled; netns ${netns}`,
+    ...(agentEnv ? [`agent environment: ${agentEnv}`] : []),
     `3 TLS stand-ins with /readyz; health checks every 1 s, iptables checks every 5 s, keepalived MASTER of 1 VIP`,
     `CPU from /proc/PID/stat ticks (10 ms resolution); loadavg at start ${loadAvg()}`,
   ];
   const cleanup = new Cleanup();
   const results: Footprint[] = [];
   try {
-    const ns = cleanup.namespace('cplb-tbench-fp');
-    const dir = cleanup.tempDir('cplb-tbench-fp-');
+    const ns = cleanup.namespace(netns);
+    const dir = cleanup.tempDir(`${netns}-`);
     await startUpstreams(cleanup, ns, dir, UPSTREAM_PORTS);
     for (const kind of kinds) results.push(await measure(cleanup, ns, dir, kind));
   } finally {

@@ -20,7 +20,11 @@ export interface Sample {
   oursPct: number;
 }
 
+/** VmRSS in MB of each proxy process over one measure: its peak, and the last sample. */
+export type Memory = Record<'haproxy' | 'agent', { peak: number; end: number }>;
+
 type PerTarget = Record<TargetName, number>;
+const RSS_TARGET_MB = 80;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -36,6 +40,7 @@ const row = (cells: string[]) =>
 
 export function report(
   results: Map<string, Sample[]>,
+  memory: Map<MeasureKey, Memory>,
   header: string[],
   measures: Array<{ key: MeasureKey; label: string }>,
 ): void {
@@ -87,6 +92,15 @@ export function report(
     ]);
     const core = of(m.key, (xs) => (100 * sum(xs.map((s) => s.proxyCpu))) / sum(xs.map((s) => s.seconds)));
     row([`  ${m.key}: % of one core`, '', num(core.haproxy), num(core.agent)]);
+  }
+  for (const m of ran) {
+    const mem = memory.get(m.key);
+    if (!mem) continue;
+    for (const k of ['peak', 'end'] as const) {
+      const ok = mem.agent[k] <= RSS_TARGET_MB;
+      const label = `  ${m.key}: RSS MB, ${k === 'peak' ? 'peak under load' : 'at the end'}`;
+      row([label, '', num(mem.haproxy[k], 0), num(mem.agent[k], 0), '', '', `<=${RSS_TARGET_MB} ${ok ? 'ok' : 'MISSED'}`]); // prettier-ignore
+    }
   }
   console.log('\nmachine load in the timed windows (% of all cores, mean of the slices)');
   row(['', ...TARGETS]);

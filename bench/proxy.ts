@@ -6,12 +6,15 @@
  *                          [--latency-rate 200] [--agent bundle|sea] [--cpu-prof DIR]
  *                          [--agent-reassert-ms N]   (diagnosis: the agent's periodic iptables check)
  *                          [--node-flags '--max-semi-space-size=2']   (bundle only)
+ *                          [--agent-env 'MALLOC_ARENA_MAX=2']   (the agent's environment)
+ *                          [--netns cplb-tbench-proxy]
  *
  * Everything runs in a network namespace of its own (cplb-tbench-proxy, deleted after): 3 TLS
  * stand-ins (bench/upstream.ts), the real agent (its keepalived and iptables stay inside the
  * namespace), HAProxy, and the load generator (bench/proxy-load.ts), each a process of its own.
  * Each measure gives every target `seconds` in all, in interleaved slices. Targets: throughput and
- * rate >= 0.9x HAProxy's, p99 <= 1.2x HAProxy's. Root only.
+ * rate >= 0.9x HAProxy's, p99 <= 1.2x HAProxy's, agent RSS <= 80 MB under load (sampled every
+ * 100 ms). Root only.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -28,13 +31,21 @@ import {
   loadAvg,
   machineTicks,
   namespaceCpu,
+  rssMB,
   sleep,
   startUpstreams,
   waitFor,
   writeAgentConfig,
   type AgentKind,
 } from './agent-env.js';
-import { report, TARGETS, type MeasureKey, type Sample, type TargetName } from './proxy-report.js';
+import {
+  report,
+  TARGETS,
+  type MeasureKey,
+  type Memory,
+  type Sample,
+  type TargetName,
+} from './proxy-report.js';
 import { arg } from './args.js';
 
 const seconds = Number(arg('seconds', '10'));
@@ -47,6 +58,9 @@ const cpuProfDir = arg('cpu-prof', '');
 const reassertMs = arg('agent-reassert-ms', '');
 /** Extra node flags for the bundled agent, e.g. '--max-semi-space-size=2' (memory under load). */
 const nodeFlags = arg('node-flags', '').split(' ').filter(Boolean);
+const agentEnv = arg('agent-env', '');
+/** Another name lets two runs (or two people) share the machine without killing each other's. */
+const netns = arg('netns', 'cplb-tbench-proxy');
 const HAPROXY = '/usr/sbin/haproxy';
 const UPSTREAM_PORTS = [17441, 17442, 17443];
 const PORTS: Record<TargetName, number> = { direct: UPSTREAM_PORTS[0]!, haproxy: 17450, agent: 6444 };
@@ -88,6 +102,7 @@ async function measure(
   m: (typeof MEASURES)[number],
   pids: Record<TargetName, number | undefined>,
   into: Map<string, Sample[]>,
+  memory: Map<MeasureKey, Memory>,
 ): Promise<void> {
   const slices = Math.max(1, Math.round((seconds * 1000) / sliceMs));
   const ports = TARGETS.map((t) => PORTS[t]).join(',');
@@ -104,6 +119,19 @@ async function measure(
     ours: namespaceCpu(ns),
     machine: machineTicks(),
   });
+  // RSS while the load runs (warm-up round included): the peak, and where it stands at the end.
+  const mem: Memory = { haproxy: { peak: 0, end: 0 }, agent: { peak: 0, end: 0 } };
+  const sampleRss = () => {
+    for (const t of ['haproxy', 'agent'] as const) {
+      try {
+        const mb = rssMB(pids[t]!);
+        mem[t] = { peak: Math.max(mem[t].peak, mb), end: mb };
+      } catch {
+        // exited: the load generator's failure says so
+      }
+    }
+  };
+  const sampler = setInterval(sampleRss, 100);
   let start: ReturnType<typeof snap> | undefined;
   for await (const line of createInterface({ input: child.stdout! })) {
     if (line.startsWith('SLICE ')) start = snap(TARGETS[Number(line.slice(6))]!);
@@ -140,14 +168,19 @@ async function measure(
     ]);
   }
   await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r(null)));
+  clearInterval(sampler);
+  sampleRss();
+  memory.set(m.key, mem);
   if (child.exitCode !== 0) throw new Error(`load generator (${m.key}) exited with ${child.exitCode}`);
 }
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('root only: the benchmark makes a network namespace');
-  const command = agentCommand(agentKind);
-  if (cpuProfDir && agentKind === 'bundle') command.splice(1, 0, '--cpu-prof', '--cpu-prof-dir', cpuProfDir);
-  if (agentKind === 'bundle') command.splice(1, 0, ...nodeFlags);
+  const command = agentCommand(agentKind, agentEnv);
+  const flagsAt = command.indexOf(process.execPath) + 1;
+  if (cpuProfDir && agentKind === 'bundle')
+    command.splice(flagsAt, 0, '--cpu-prof', '--cpu-prof-dir', cpuProfDir);
+  if (agentKind === 'bundle') command.splice(flagsAt, 0, ...nodeFlags);
   const idle0 = machineTicks();
   await sleep(1000);
   const idle1 = machineTicks();
@@ -155,8 +188,8 @@ async function main(): Promise<void> {
   const load0 = loadAvg();
   const cleanup = new Cleanup();
   try {
-    const ns = cleanup.namespace('cplb-tbench-proxy');
-    const dir = cleanup.tempDir('cplb-tbench-proxy-');
+    const ns = cleanup.namespace(netns);
+    const dir = cleanup.tempDir(`${netns}-`);
     await startUpstreams(cleanup, ns, dir, UPSTREAM_PORTS);
     writeFileSync(join(dir, 'haproxy.cfg'), haproxyConfig());
     const haproxy = cleanup.spawnIn(
@@ -196,22 +229,23 @@ async function main(): Promise<void> {
       `machine before the run: ${backgroundBusy.toFixed(1)}% busy with other work, loadavg ${load0}`,
     ];
     const results = new Map<string, Sample[]>();
+    const memory = new Map<MeasureKey, Memory>();
     for (const m of MEASURES.filter((x) => only.includes(x.key))) {
       process.stderr.write(`measuring ${m.key} ...\n`);
-      await measure(cleanup, ns, m, pids, results);
+      await measure(cleanup, ns, m, pids, results, memory);
     }
-    const memory = (pid: number) => {
+    const rss = (pid: number) => {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const mb = (key: string) =>
         ((Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1]) * 1024) / 1e6).toFixed(0);
       return `RSS ${mb('VmRSS')} MB (peak ${mb('VmHWM')} MB)`;
     };
     header.push(
-      `after the load: agent ${memory(agent.pid!)}, haproxy ${memory(haproxy.pid!)}`,
+      `after the load: agent ${rss(agent.pid!)}, haproxy ${rss(haproxy.pid!)}`,
       `loadavg after: ${loadAvg()}`,
       '',
     );
-    report(results, header, MEASURES);
+    report(results, memory, header, MEASURES);
   } finally {
     await cleanup.run();
   }
