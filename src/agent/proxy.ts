@@ -13,8 +13,17 @@ export interface ProxyOptions {
 
 /** Probes a silent peer after 30 s idle: a dead node must not pin its partner's socket forever. */
 const KEEPALIVE_MS = 30_000;
+/** What an upstream connection reads into while quiet: all an idle watch holds. */
+const SMALL_READ = 4 * 1024;
+/** While a response streams (a read filled the small buffer): libuv's own read size. */
+const LARGE_READ = 64 * 1024;
+/** Read buffers no connection uses, for the next ones: at most this many of each size are kept. */
+const SPARES = 64;
+const spareSmall: Buffer[] = [];
+const spareLarge: Buffer[] = [];
+const spare = (list: Buffer[], buffer: Buffer) => void (list.length < SPARES && list.push(buffer));
 
-export function dialTcp(upstream: Upstream, timeoutMs: number): Promise<net.Socket> {
+export function dialTcp(upstream: Upstream, timeoutMs: number, onread?: net.OnReadOpts): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     // noDelay/keepAlive as options: applied on the handle at connect, without the Socket wrappers.
     const socket = net.connect({
@@ -24,6 +33,7 @@ export function dialTcp(upstream: Upstream, timeoutMs: number): Promise<net.Sock
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: KEEPALIVE_MS,
+      onread,
     });
     const fail = (err: Error) => {
       socket.destroy();
@@ -50,6 +60,56 @@ function relay(from: net.Socket, to: net.Socket): void {
   });
   to.on('drain', () => from.resume());
   from.on('end', () => to.end());
+}
+
+/**
+ * Upstream to client, where the bulk of the bytes go (lists, watches): the upstream socket reads
+ * into buffers of its connection (onread) instead of a new 64 KiB Buffer per read, which lives until
+ * the next GC and under load kept tens of MB of malloc heap. A quiet connection holds a small
+ * buffer, a streaming one a large one too. While the client has not taken a chunk, its buffer still
+ * holds it: reading stops until the write is done. Accepted sockets cannot read this way, but the
+ * client to upstream direction carries little.
+ */
+class Downstream implements net.OnReadOpts {
+  from: net.Socket | undefined;
+  private readonly small = spareSmall.pop() ?? Buffer.allocUnsafeSlow(SMALL_READ);
+  private large: Buffer | undefined;
+  private next = this.small;
+  private waiting = false;
+
+  constructor(private readonly to: net.Socket) {}
+
+  /** Node asks at connect and after every read: where the next read goes. */
+  readonly buffer = (): Buffer => this.next;
+
+  readonly callback = (bytes: number, buffer: Uint8Array): boolean => {
+    this.to.write(buffer.subarray(0, bytes), this.written);
+    const pending = this.to.writableLength > 0;
+    if (bytes === buffer.length) {
+      this.large ??= spareLarge.pop() ?? Buffer.allocUnsafeSlow(LARGE_READ);
+      this.next = this.large;
+    } else if (bytes <= SMALL_READ && this.large && !pending) {
+      spare(spareLarge, this.large);
+      this.large = undefined;
+      this.next = this.small;
+    }
+    if (!pending) return true;
+    this.waiting = true;
+    return false; // pauses `from`
+  };
+
+  private readonly written = () => {
+    if (!this.waiting) return;
+    this.waiting = false;
+    this.from?.resume();
+  };
+
+  /** Only once both sockets closed: no read can fill the buffer, no write still points into it. */
+  release(): void {
+    spare(spareSmall, this.small);
+    if (this.large) spare(spareLarge, this.large);
+    this.large = undefined;
+  }
 }
 
 export class TcpProxy {
@@ -127,10 +187,11 @@ export class TcpProxy {
     const onEarlyError = (err: Error) => (clientError = err);
     client.on('error', onEarlyError);
     let dialed: { upstream: Upstream; connection: net.Socket };
+    const down = new Downstream(client);
     try {
       dialed = await dialFirst(
         this.pool.candidates(),
-        (u) => dialTcp(u, this.opts.dialTimeoutMs),
+        (u) => dialTcp(u, this.opts.dialTimeoutMs, down),
         (u, err) =>
           this.opts.log.warn('upstream dial failed', {
             upstream: u.id,
@@ -150,10 +211,11 @@ export class TcpProxy {
       server.destroy();
       return;
     }
-    this.splice(client, server, upstream);
+    down.from = server;
+    this.splice(client, server, upstream, down);
   }
 
-  private splice(client: net.Socket, server: net.Socket, upstream: Upstream): void {
+  private splice(client: net.Socket, server: net.Socket, upstream: Upstream, down: Downstream): void {
     upstream.activeConnections++;
     upstream.totalConnections++;
     this.open.add(client);
@@ -174,11 +236,12 @@ export class TcpProxy {
       upstream.activeConnections--;
       this.open.delete(client);
       this.open.delete(server);
+      down.release();
     };
     client.once('close', () => onClose(server));
     server.once('close', () => onClose(client));
     relay(client, server);
-    relay(server, client);
+    server.on('end', () => client.end());
     client.resume();
   }
 }
