@@ -50,8 +50,13 @@ function configTestScript(mark: string, current?: string): string {
   ].join('\n');
 }
 
-/** keepalived skips /dev/stdin as "not a regular file" (and a skipped file passes): a temp file it is. */
+/**
+ * keepalived skips /dev/stdin as "not a regular file" (and a skipped file passes): a temp file it is.
+ * PATH as the facts scripts set it: a non-login shell or sudo may leave the sbin dirs out, and a
+ * keepalived not found would skip its test.
+ */
 const STDIN_TO_TEMP = [
+  'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH',
   't=$(mktemp /tmp/cplb-keepalived.XXXXXX) || exit 1',
   `trap 'rm -f "$t"' EXIT`,
   'cat > "$t"',

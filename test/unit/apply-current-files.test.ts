@@ -22,10 +22,10 @@ import type { Remote } from '../../src/ssh/remote.js';
 const dir = mkdtempSync(join(tmpdir(), 'cplb-current-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const sh = (script: string, input?: string | Buffer, env = process.env) =>
-  execFileSync('sh', ['-c', script], { encoding: 'utf8', input, env });
-/** The host is this machine: its sh, its keepalived. */
-const localWith = (env = process.env): Remote => ({
+const sh = (script: string, input?: string | Buffer) =>
+  execFileSync('sh', ['-c', script], { encoding: 'utf8', input });
+/** The host is this machine: its sh, its keepalived (or, with `path`, only what that PATH finds). */
+const localWith = (path?: string): Remote => ({
   name: 'local',
   user: 'root',
   isRoot: true,
@@ -33,7 +33,7 @@ const localWith = (env = process.env): Remote => ({
     command,
     exitCode: 0,
     signal: null,
-    stdout: sh(command, opts?.stdin, env),
+    stdout: sh(path ? command.replace(/^PATH=.*$/m, `PATH=${path}; export PATH`) : command, opts?.stdin),
     stderr: '',
     durationMs: 0,
   }),
@@ -126,7 +126,7 @@ describe('the keepalived config test in the same round trip', () => {
     expect((await readCurrentFiles(local, host, { path: conf, content: bad })).configTest).toEqual({
       result: 'unchanged',
     });
-    const bare = localWith({ ...process.env, PATH: '/usr/bin:/bin' });
+    const bare = localWith('/usr/bin:/bin'); // keepalived is in /usr/sbin
     expect(await testKeepalivedConfig(bare, good)).toEqual({ result: 'no-keepalived' });
     expect(await testKeepalivedConfig(local, good)).toEqual({ result: 'passed' });
   });
