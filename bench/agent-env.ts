@@ -7,6 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { makeCertificate } from '../src/lab/keys.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const AGENT_BUNDLE = join(ROOT, 'dist/agent/cplb-agent.js');
@@ -146,10 +147,7 @@ export async function startUpstreams(cleanup: Cleanup, ns: string, dir: string, 
     const name = `up${i + 1}`;
     const key = join(dir, `${name}.key`);
     const cert = join(dir, `${name}.crt`);
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-subj', `/CN=${name}`, '-days', '1', '-keyout', key, '-out', cert,
-    ], { stdio: 'ignore' }); // prettier-ignore
+    await makeCertificate(cert, key, name, '127.0.0.1');
     const argv = [process.execPath, '--import', 'tsx', join(ROOT, 'bench/upstream.ts')];
     const child = cleanup.spawnIn(
       ns,
