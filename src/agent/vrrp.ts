@@ -1,8 +1,8 @@
 /** What the agent knows of each VRRP instance (from the notify fifo) and of the VIPs on its NICs. */
-import { execFile } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import type { AgentVip } from './config.js';
-import { errorText, type Logger } from './log.js';
+import { execRunner } from './iptables.js';
+import type { Logger } from './log.js';
 import type { NotifyEvent } from './notify.js';
 import type { InstanceStatus } from './status.js';
 
@@ -61,18 +61,10 @@ export function vipsToForget(
 }
 
 /** `ip neigh flush to VIP`: best effort, logged either way. */
-export function forgetNeighbour(vip: string, log: Logger): Promise<void> {
-  return new Promise((resolve) => {
-    execFile('ip', ['neigh', 'flush', 'to', vip], { timeout: 5000 }, (err, _out, stderr) => {
-      if (err)
-        log.warn('cannot flush the neighbour entry of a VIP given up', {
-          vip,
-          error: stderr.trim() || errorText(err),
-        });
-      else log.info('flushed the neighbour entry of a VIP given up', { vip });
-      resolve();
-    });
-  });
+export async function forgetNeighbour(vip: string, log: Logger): Promise<void> {
+  const res = await execRunner('ip', ['neigh', 'flush', 'to', vip]);
+  if (res.code === 0) log.info('flushed the neighbour entry of a VIP given up', { vip });
+  else log.warn('cannot flush the neighbour entry of a VIP given up', { vip, error: res.stderr.trim() });
 }
 
 function now(): string {
