@@ -8,11 +8,13 @@ import {
   connectionGoneError,
 } from './ssh-errors.js';
 import type { RawResult, RunOptions, Transport } from './ssh-remote.js';
+import { CommandShell, fitsCommandShell } from './command-shell.js';
 
 /**
  * Runs commands on one ssh2 connection (types only from ssh2: connection.ts opens it). OpenSSH
- * refuses more than MaxSessions (default 10) channels per connection, so at most 8 run at once and
- * the rest queue.
+ * refuses more than MaxSessions (default 10) channels per connection, so at most 8 sessions are open
+ * at once and the rest queue: one command shell (command-shell.ts), which runs a command whenever it
+ * is idle, and up to 7 channels of one command each.
  */
 export const MAX_CHANNELS = 8;
 const CLOSE_GRACE_MS = 2_000;
@@ -29,7 +31,11 @@ export function splitPidLine(stdout: Buffer): { pid: number; rest: Buffer } | nu
 }
 
 export class Ssh2Transport implements Transport {
-  private readonly limit = pLimit(MAX_CHANNELS);
+  private readonly limit = pLimit(MAX_CHANNELS - 1);
+  private shell: CommandShell | undefined;
+  private shellBusy = false;
+  /** Set when the server refuses the shell's session or needs it back for channels. */
+  private shellOff = false;
   /** Set once the connection is gone: every later run fails fast with it. */
   private dead: CplbError | null = null;
   private readonly pending = new Set<(err: CplbError) => void>();
@@ -48,7 +54,78 @@ export class Ssh2Transport implements Transport {
   }
 
   run(command: string, opts: RunOptions): Promise<RawResult> {
+    if (!this.dead && !this.shellOff && !this.shellBusy && fitsCommandShell(opts.stdin)) {
+      this.shellBusy = true;
+      return this.runInShell(command, opts).finally(() => {
+        this.shellBusy = false;
+      });
+    }
+    return this.runOnChannel(command, opts);
+  }
+
+  private runOnChannel(command: string, opts: RunOptions): Promise<RawResult> {
     return this.limit(() => this.runNow(command, opts));
+  }
+
+  /** The live shell, opened on first use; undefined when the server will not give it a session. */
+  private openShell(): Promise<CommandShell | undefined> {
+    if (this.shell?.alive) return Promise.resolve(this.shell);
+    return new Promise((resolve, reject) => {
+      const onLost = (err: CplbError) => reject(err);
+      this.pending.add(onLost);
+      const settle = (shell: CommandShell | undefined) => {
+        this.pending.delete(onLost);
+        if (!shell) this.shellOff = true;
+        this.shell = shell;
+        resolve(shell);
+      };
+      try {
+        // `exec`: the shell takes the login shell's PID, the session leader a timeout kills.
+        this.client.exec('exec sh', (err, ch) => settle(err ? undefined : new CommandShell(ch)));
+      } catch {
+        settle(undefined);
+      }
+    });
+  }
+
+  private async runInShell(command: string, opts: RunOptions): Promise<RawResult> {
+    if (this.dead) throw this.dead;
+    const shell = await this.openShell();
+    if (!shell) return this.runOnChannel(command, opts);
+    return new Promise<RawResult>((resolve, reject) => {
+      const started = performance.now();
+      let done = false;
+      const finish = (err: CplbError | null, raw?: RawResult) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.pending.delete(onConnectionLost);
+        if (err) reject(err);
+        else resolve(raw!);
+      };
+      const onConnectionLost = (err: CplbError) => finish(this.lostWhile(opts.label, err));
+      this.pending.add(onConnectionLost);
+      const job = shell.start(command, opts.stdin, (outcome) => {
+        if (!outcome) return finish(this.lostWhile(opts.label, this.dead));
+        const tracked = opts.killCommand ? splitPidLine(outcome.stdout) : null;
+        finish(null, {
+          ...outcome,
+          stdout: tracked?.rest ?? outcome.stdout,
+          durationMs: Math.round(performance.now() - started),
+        });
+      });
+      const timer = setTimeout(() => {
+        // The tracked PID is the shell's: killing its session ends the command and the shell.
+        killChannel(shell.channel);
+        shell.close();
+        const pid = opts.killCommand ? splitPidLine(job.stdout.output())?.pid : undefined;
+        if (pid !== undefined && opts.killCommand) {
+          const kill = opts.killCommand(pid);
+          this.runOnChannel(kill, { timeoutMs: KILL_TIMEOUT_MS, label: kill }).catch(() => undefined);
+        }
+        finish(commandTimeoutError(this.name, opts.label, opts.timeoutMs));
+      }, opts.timeoutMs);
+    });
   }
 
   async close(): Promise<void> {
@@ -133,6 +210,11 @@ export class Ssh2Transport implements Transport {
           // sshd frees a closed session only after draining its input, so an open right after a
           // close can briefly exceed MaxSessions: the command never started, so just try again.
           if (!this.dead && attempt < OPEN_RETRIES && /open failed/i.test(err.message)) {
+            // A server with fewer sessions than we use: give the idle shell's session to channels.
+            if (this.shell?.idle && attempt >= 2) {
+              this.shellOff = true;
+              this.shell.close();
+            }
             return void setTimeout(() => open(attempt + 1), Math.min(10 * 2 ** attempt, 200));
           }
           return finish(this.lostWhile(opts.label, this.dead ?? err));

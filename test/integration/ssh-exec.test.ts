@@ -146,6 +146,59 @@ describe('exec', () => {
   });
 });
 
+describe('command shell (one session for commands run one after another)', () => {
+  const pidOf = async (r: Remote = remote) => (await r.exec('echo $$')).stdout.trim();
+
+  it('runs sequential commands in one shell, each in a subshell that leaks nothing', async () => {
+    const shell = await pidOf();
+    expect(shell).toMatch(/^\d+$/);
+    await remote.exec('cd /; X=leaked; export Y=leaked; trap "echo trapped" EXIT; umask 077');
+    const after = await remote.exec('pwd; echo "${X:-unset} ${Y:-unset}"; umask');
+    expect(after.stdout).toBe(`${process.env.HOME ?? '/root'}\nunset unset\n0022\n`);
+    expect(await pidOf()).toBe(shell);
+  });
+
+  it('keeps exact bytes, exit codes and stdin, and survives exit, exec and syntax errors', async () => {
+    const shell = await pidOf();
+    expect(await remote.exec('printf abc; printf err >&2; exit 5', { allowFailure: true })).toMatchObject({
+      exitCode: 5,
+      signal: null,
+      stdout: 'abc',
+      stderr: 'err',
+    });
+    expect((await remote.exec('exec printf done')).stdout).toBe('done');
+    const broken = await remote.exec('if then', { allowFailure: true });
+    expect(broken.exitCode).toBe(2);
+    expect(broken.stderr).toMatch(/syntax error/i);
+    const text = "line one\n'quoted' $HOME `x` \\ \u00e9\nno newline at the end";
+    expect((await remote.exec('cat', { stdin: text })).stdout).toBe(text);
+    expect((await remote.exec('cat', { stdin: Buffer.from(text) })).stdout).toBe(text);
+    expect((await remote.exec('read -r l; echo "[$l]"')).stdout).toBe('[]\n'); // no stdin: EOF at once
+    // 300 kB of output: the end marker lands in a later chunk than the output starts in.
+    const big = await remote.exec("head -c 300000 /dev/zero | tr '\\0' a");
+    expect(big.stdout).toBe('a'.repeat(300_000));
+    expect(await pidOf()).toBe(shell);
+  });
+
+  it('gives binary stdin and commands that overlap a channel of their own', async () => {
+    const shell = await pidOf();
+    const binary = await remote.exec('echo $$; cat >/dev/null', { stdin: Buffer.from([0, 1, 2]) });
+    expect(binary.stdout.trim()).not.toBe(shell);
+    const [slow, quick] = await Promise.all([remote.exec('sleep 0.3; echo $$'), remote.exec('echo $$')]);
+    expect(slow.stdout.trim()).toBe(shell);
+    expect(quick.stdout.trim()).not.toBe(shell);
+  });
+
+  it('opens a new shell after a command killed the old one', async () => {
+    const shell = await pidOf();
+    const r = await remote.exec('kill -KILL $$', { allowFailure: true });
+    expect(r).toMatchObject({ exitCode: null, signal: 'SIGKILL' });
+    const next = await pidOf();
+    expect(next).not.toBe(shell);
+    expect(await pidOf()).toBe(next);
+  });
+});
+
 describe('files', () => {
   it('reads a missing file as null and bytes as they are', async () => {
     expect(await remote.readFile(join(dir, 'missing', 'file'))).toBeNull();
