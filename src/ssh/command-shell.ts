@@ -168,6 +168,18 @@ export class CommandShell {
     return job;
   }
 
+  /** Sends EOF (the shell exits after its current command) and waits up to `ms` for the session to end. */
+  finish(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.channel.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.channel.end();
+    });
+  }
+
   /** Ends the shell (its session goes with it); a running job is left to its caller. */
   close(): void {
     this.job = undefined;

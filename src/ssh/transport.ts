@@ -20,6 +20,7 @@ export const MAX_CHANNELS = 8;
 const CLOSE_GRACE_MS = 2_000;
 const KILL_TIMEOUT_MS = 5_000;
 const OPEN_RETRIES = 8;
+const SHELL_EXIT_WAIT_MS = 1_000;
 
 /** `<pid>\n<rest>` from trackedCommand(); null when the first line is not a PID. */
 export function splitPidLine(stdout: Buffer): { pid: number; rest: Buffer } | null {
@@ -131,6 +132,8 @@ export class Ssh2Transport implements Transport {
   async close(): Promise<void> {
     this.signal?.removeEventListener('abort', this.onAbort);
     this.markDead(connectionGoneError(this.name, 'closed by cplbctl'));
+    // EOF ends the shell; waiting for that lets sshd reap it instead of leaving it to the host's init.
+    if (this.shell?.idle && !this.closedHops.has(this.client)) await this.shell.finish(SHELL_EXIT_WAIT_MS);
     // Inner hop first: its socket is a channel of the bastion behind it.
     for (const hop of [this.client, ...this.bastions]) {
       if (!this.closedHops.has(hop)) await endAndWait(hop);
