@@ -26,7 +26,46 @@ class MetricWriter {
 const VRRP_STATES = ['MASTER', 'BACKUP', 'FAULT', 'STOP', 'UNKNOWN'];
 const bool = (b: boolean) => (b ? 1 : 0);
 
-export function renderMetrics(s: AgentStatus): string {
+/** What the process costs, read at scrape time (the names prom-client's defaults use). */
+export interface ProcessFigures {
+  residentBytes: number;
+  cpuSeconds: number;
+  startTimeSeconds: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+}
+
+export function processFigures(): ProcessFigures {
+  const m = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  return {
+    residentBytes: m.rss,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    startTimeSeconds: Math.round(Date.now() / 1000 - process.uptime()),
+    heapUsedBytes: m.heapUsed,
+    heapTotalBytes: m.heapTotal,
+    externalBytes: m.external + m.arrayBuffers,
+  };
+}
+
+function processMetrics(w: MetricWriter, p: ProcessFigures): void {
+  const one = (name: string, type: 'gauge' | 'counter', help: string, value: number) =>
+    w.metric(name, type, help, [[{}, value]]);
+  one('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', p.residentBytes);
+  one('process_cpu_seconds_total', 'counter', 'User and system CPU time spent in seconds.', p.cpuSeconds);
+  one(
+    'process_start_time_seconds',
+    'gauge',
+    'Start time of the process since the epoch.',
+    p.startTimeSeconds,
+  );
+  one('nodejs_heap_size_used_bytes', 'gauge', 'V8 heap in use.', p.heapUsedBytes);
+  one('nodejs_heap_size_total_bytes', 'gauge', 'V8 heap reserved.', p.heapTotalBytes);
+  one('nodejs_external_memory_bytes', 'gauge', 'Memory outside the V8 heap (Buffers).', p.externalBytes);
+}
+
+export function renderMetrics(s: AgentStatus, proc?: ProcessFigures): string {
   const w = new MetricWriter();
   w.metric('cplb_agent_info', 'gauge', 'Agent version and config hash.', [
     [{ version: s.agent.version, config_hash: s.agent.configHash, host: s.agent.hostName }, 1],
@@ -98,6 +137,7 @@ export function renderMetrics(s: AgentStatus): string {
   w.metric('cplb_iptables_reasserts_total', 'counter', 'Times the rules had to be (re)written.', [
     [{}, s.iptables.reasserts],
   ]);
+  if (proc) processMetrics(w, proc);
   return w.text();
 }
 
@@ -118,7 +158,7 @@ export class MetricsServer {
         return;
       }
       try {
-        const body = renderMetrics(this.snapshot());
+        const body = renderMetrics(this.snapshot(), processFigures());
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
       } catch (err) {
         res.writeHead(500).end(`${errorText(err)}\n`);

@@ -256,6 +256,13 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     ]);
     expect(metrics).toContain('cplb_vrrp_state{instance="k0s-vip-0",state="MASTER"} 1');
     expect(metrics).toContain(`cplb_vip_held{address="${VIP}",instance="k0s-vip-0"} 1`);
+    // The agent's own memory, as a scraper sees it: a real figure, not a placeholder.
+    const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(metrics)?.[1]);
+    const vmRss = Number(
+      /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${a.agent.pid}/status`, 'utf8'))?.[1],
+    );
+    expect(rss / (vmRss * 1024)).toBeGreaterThan(0.7);
+    expect(rss / (vmRss * 1024)).toBeLessThan(1.3);
   });
 
   it("serves VIP:6443 through the holder's proxy, from a peer (PREROUTING) and from itself (OUTPUT)", () => {

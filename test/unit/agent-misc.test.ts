@@ -140,5 +140,17 @@ describe('metrics', () => {
     expect(text).toContain('cplb_vip_held{address="198.18.0.100",instance="k0s-vip-0"} 1');
     expect(text).toContain('# TYPE cplb_iptables_reasserts_total counter');
     expect(text.endsWith('\n')).toBe(true);
+    expect(text).not.toContain('process_resident_memory_bytes');
+    const withProcess = renderMetrics(status, {
+      residentBytes: 52_000_000,
+      cpuSeconds: 1.25,
+      startTimeSeconds: 1795000000,
+      heapUsedBytes: 9_000_000,
+      heapTotalBytes: 12_000_000,
+      externalBytes: 3_000_000,
+    });
+    expect(withProcess).toContain('# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.25');
+    expect(withProcess).toContain('process_resident_memory_bytes 52000000');
+    expect(withProcess).toContain('nodejs_heap_size_used_bytes 9000000');
   });
 });
