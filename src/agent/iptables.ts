@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { canonicalIp } from '../config/net.js';
 import type { AgentVip } from './config.js';
 import { errorText, type Logger } from './log.js';
 
@@ -83,15 +84,64 @@ export function renderRestore(
   return lines.join('\n');
 }
 
+/** Splits an iptables-save line into words; "quoted strings" (with \" inside) are one word. */
+export function saveWords(line: string): string[] {
+  const words: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(line); m; m = re.exec(line))
+    words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
+  return words;
+}
+
+/**
+ * A rule as a comparable key: its chain and its options, sorted, without module loads (`-m tcp`,
+ * which iptables-save adds by itself) and with addresses in canonical form. Two rules with the same
+ * key match the same packets the same way, as far as `iptables -C` would tell.
+ */
+export function ruleKey(chain: string, spec: readonly string[]): string {
+  const pairs: string[] = [];
+  for (let i = 0; i < spec.length; i++) {
+    const word = spec[i]!;
+    if (word === '-m') {
+      i++;
+      continue;
+    }
+    let value = spec[i + 1] ?? '';
+    if (word === '-d' || word === '-s') {
+      const [addr = '', len = ''] = value.split('/');
+      value = `${canonicalIp(addr)}/${len}`;
+    }
+    pairs.push(`${word} ${value}`);
+    i++;
+  }
+  return `${chain}|${pairs.sort().join('|')}`;
+}
+
+/** The keys of every rule in an iptables-save text. */
+export function savedRuleKeys(save: string): Set<string> {
+  const keys = new Set<string>();
+  for (const line of save.split('\n')) {
+    if (!line.startsWith('-A ')) continue;
+    const words = saveWords(line);
+    keys.add(ruleKey(words[1] ?? '', words.slice(2)));
+  }
+  return keys;
+}
+
 export interface Binaries {
   iptables: string;
   restore: string;
+  save: string;
 }
 
 /** iptables-nft / ip6tables-legacy etc. The backend must match what the CNI uses, or rules split. */
 export function binaryNames(backend: IptablesBackend, family: Family): Binaries {
   const base = family === 4 ? 'iptables' : 'ip6tables';
-  return { iptables: `${base}-${backend}`, restore: `${base}-${backend}-restore` };
+  return {
+    iptables: `${base}-${backend}`,
+    restore: `${base}-${backend}-restore`,
+    save: `${base}-${backend}-save`,
+  };
 }
 
 const SBIN = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
@@ -177,21 +227,31 @@ export class IptablesRules {
     return {
       iptables: resolve(names.iptables) ?? resolve(plain) ?? names.iptables,
       restore: resolve(names.restore) ?? resolve(`${plain}-restore`) ?? names.restore,
+      save: resolve(names.save) ?? resolve(`${plain}-save`) ?? names.save,
     };
   }
 
-  /** Checks every jump and rule live (iptables -C). */
+  /**
+   * Checks every jump and rule live: one iptables-save of the nat table per family, not an
+   * `iptables -C` per rule (with the nft backend each of those fetches the whole ruleset, and on a
+   * node with kube-proxy in iptables mode that is thousands of rules, every few seconds).
+   */
   check(): Promise<RuleCheck[]> {
     return this.serial(async () => {
       const checks: RuleCheck[] = [];
       for (const family of this.families()) {
-        const bin = this.binaries(family).iptables;
+        const present = await this.savedKeys(this.binaries(family).save);
+        const has = (chain: string, spec: string[]) => present.has(ruleKey(chain, spec));
         for (const from of JUMP_FROM) {
-          const present = await this.exists(bin, from, jumpSpec(this.opts.chain, from));
-          checks.push({ family, kind: 'jump', description: `${from} -> ${this.opts.chain}`, present });
+          checks.push({
+            family,
+            kind: 'jump',
+            description: `${from} -> ${this.opts.chain}`,
+            present: has(from, jumpSpec(this.opts.chain, from)),
+          });
         }
         for (const rule of this.rules.filter((r) => r.family === family)) {
-          const present = await this.exists(bin, this.opts.chain, ruleSpec(rule));
+          const present = has(this.opts.chain, ruleSpec(rule));
           const description = `${rule.vip}:${rule.apiServerPort} -> :${rule.proxyPort}`;
           checks.push({ family, kind: 'redirect', description, present });
         }
@@ -265,13 +325,12 @@ export class IptablesRules {
     this.touched.delete(family);
   }
 
-  private async exists(bin: string, chain: string, spec: string[]): Promise<boolean> {
-    const res = await this.run(bin, ['-w', '5', '-t', 'nat', '-C', chain, ...spec]);
-    if (res.code === 0) return true;
-    // No such rule (1) or chain (1 for legacy, 2 for nft); anything else is worth a log line.
-    if (res.code !== 1 && !/does not exist|No chain/.test(res.stderr))
-      this.opts.log.warn('iptables check failed', { cmd: bin, code: res.code, stderr: res.stderr.trim() });
-    return false;
+  /** The nat table's rules; none when it cannot be read (then assert() rewrites, and says why if that fails). */
+  private async savedKeys(bin: string): Promise<Set<string>> {
+    const res = await this.run(bin, ['-t', 'nat']);
+    if (res.code === 0) return savedRuleKeys(res.stdout);
+    this.opts.log.warn('iptables check failed', { cmd: bin, code: res.code, stderr: res.stderr.trim() });
+    return new Set();
   }
 
   private async must(cmd: string, args: string[], stdin?: string): Promise<void> {

@@ -5,7 +5,10 @@ import {
   jumpSpec,
   redirectRules,
   renderRestore,
+  ruleKey,
   ruleSpec,
+  savedRuleKeys,
+  saveWords,
   type Runner,
 } from '../../src/agent/iptables.js';
 import { createLogger } from '../../src/agent/log.js';
@@ -46,38 +49,73 @@ describe('iptables rule rendering', () => {
   });
 
   it('names binaries after the backend and family', () => {
-    expect(binaryNames('nft', 4)).toEqual({ iptables: 'iptables-nft', restore: 'iptables-nft-restore' });
+    expect(binaryNames('nft', 4)).toEqual({
+      iptables: 'iptables-nft',
+      restore: 'iptables-nft-restore',
+      save: 'iptables-nft-save',
+    });
     expect(binaryNames('legacy', 6)).toEqual({
       iptables: 'ip6tables-legacy',
       restore: 'ip6tables-legacy-restore',
+      save: 'ip6tables-legacy-save',
     });
   });
 });
 
-/** A fake nat table: answers -C from a set of present rule lines, records changes. */
-function fakeTables(present: Set<string>) {
+/** What iptables-nft-save 1.8.9 prints for our jumps and rule (captured on this project's lab). */
+const SAVED = {
+  prerouting: '-A PREROUTING -m comment --comment "cplb: jump to CPLB" -j CPLB',
+  output: '-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment "cplb: jump to CPLB" -j CPLB',
+  rule: '-A CPLB -d 198.18.0.100/32 -p tcp -m tcp --dport 6443 -m comment --comment "cplb: k0s-vip-0 198.18.0.100:6443" -j REDIRECT --to-ports 6444',
+};
+
+/** A fake nat table: `*-save` prints the present rule lines; records every call. */
+function fakeTables(present: string[]) {
   const calls: string[] = [];
+  const isRead = (c: string) => /-save -t nat$/.test(c);
   const run: Runner = async (cmd, args, stdin) => {
     const line = `${cmd} ${args.join(' ')}`;
     calls.push(stdin ? `${line} <<${stdin}` : line);
-    const i = args.indexOf('-C');
-    if (i >= 0)
-      return { code: present.has(`${cmd} ${args.slice(i + 1).join(' ')}`) ? 0 : 1, stdout: '', stderr: '' };
-    return { code: 0, stdout: '', stderr: '' };
+    if (isRead(line) && cmd.startsWith('iptables'))
+      return { code: 0, stdout: ['*nat', ':CPLB - [0:0]', ...present, 'COMMIT', ''].join('\n'), stderr: '' };
+    return { code: 0, stdout: isRead(line) ? '*nat\nCOMMIT\n' : '', stderr: '' };
   };
-  return { run, calls };
+  return { run, calls, changes: () => calls.filter((c) => !isRead(c)) };
 }
+
+describe('reading iptables-save', () => {
+  it('matches our specs against what iptables-save prints, -m tcp and quoting included', () => {
+    const keys = savedRuleKeys(['*nat', SAVED.prerouting, SAVED.output, SAVED.rule, 'COMMIT'].join('\n'));
+    const [v4] = redirectRules(vips, 6444);
+    expect(keys.has(ruleKey('CPLB', ruleSpec(v4!)))).toBe(true);
+    expect(keys.has(ruleKey('PREROUTING', jumpSpec('CPLB', 'PREROUTING')))).toBe(true);
+    expect(keys.has(ruleKey('OUTPUT', jumpSpec('CPLB', 'OUTPUT')))).toBe(true);
+    // A jump without the LOCAL match, or a rule to another port, is not ours.
+    expect(keys.has(ruleKey('OUTPUT', jumpSpec('CPLB', 'PREROUTING')))).toBe(false);
+    expect(keys.has(ruleKey('CPLB', ruleSpec({ ...v4!, proxyPort: 6445 })))).toBe(false);
+  });
+
+  it('compares IPv6 addresses in canonical form and keeps quoted words whole', () => {
+    const [, v6] = redirectRules(vips, 6444);
+    const saved =
+      '-A CPLB -d fd00:18:0::100/128 -p tcp -m tcp --dport 6443 -m comment --comment "cplb: k0s-vip-1 fd00:18::100:6443" -j REDIRECT --to-ports 6444';
+    expect(savedRuleKeys(saved).has(ruleKey('CPLB', ruleSpec(v6!)))).toBe(true);
+    expect(saveWords('-A X -m comment --comment "a \\"b\\" c" -j Y')).toEqual([
+      '-A', 'X', '-m', 'comment', '--comment', 'a "b" c', '-j', 'Y',
+    ]); // prettier-ignore
+  });
+});
 
 describe('IptablesRules', () => {
   const make = (run: Runner) =>
     new IptablesRules({ backend: 'nft', chain: 'CPLB', log: silent, run, resolve: (n) => n });
 
   it('writes the chain and both jumps in one transaction when nothing is there', async () => {
-    const { run, calls } = fakeTables(new Set());
+    const { run, changes: changed } = fakeTables([]);
     const rules = make(run);
     rules.setRules(redirectRules(vips.slice(0, 1), 6444));
     expect(await rules.assert()).toEqual({ repaired: true });
-    const changes = calls.filter((c) => !c.includes(' -C '));
+    const changes = changed();
     // One iptables-restore: a rule never exists without its jumps, nor a jump without its chain.
     expect(changes).toHaveLength(1);
     expect(changes[0]).toMatch(
@@ -91,38 +129,29 @@ describe('IptablesRules', () => {
   });
 
   it('changes nothing when every rule is present (idempotent)', async () => {
-    const spec = ruleSpec(redirectRules(vips.slice(0, 1), 6444)[0]!).join(' ');
-    const present = new Set([
-      `iptables-nft PREROUTING ${jumpSpec('CPLB', 'PREROUTING').join(' ')}`,
-      `iptables-nft OUTPUT ${jumpSpec('CPLB', 'OUTPUT').join(' ')}`,
-      `iptables-nft CPLB ${spec}`,
-    ]);
-    const { run, calls } = fakeTables(present);
+    const { run, calls, changes } = fakeTables([SAVED.prerouting, SAVED.output, SAVED.rule]);
     const rules = make(run);
     rules.setRules(redirectRules(vips.slice(0, 1), 6444));
     expect(await rules.assert()).toEqual({ repaired: false });
-    expect(calls.every((c) => c.includes(' -C '))).toBe(true);
+    expect(changes()).toEqual([]);
+    // One read of the nat table per check, whatever the number of rules.
+    expect(calls).toEqual(['iptables-nft-save -t nat']);
     expect((await rules.check()).every((c) => c.present)).toBe(true);
   });
 
   it('re-adds only the missing jump when a CNI deleted one', async () => {
-    const spec = ruleSpec(redirectRules(vips.slice(0, 1), 6444)[0]!).join(' ');
-    const present = new Set([
-      `iptables-nft PREROUTING ${jumpSpec('CPLB', 'PREROUTING').join(' ')}`,
-      `iptables-nft CPLB ${spec}`,
-    ]);
-    const { run, calls } = fakeTables(present);
+    const { run, changes } = fakeTables([SAVED.prerouting, SAVED.rule]);
     const rules = make(run);
     rules.setRules(redirectRules(vips.slice(0, 1), 6444));
     await rules.assert();
     // The chain is intact: no chain declaration (it would flush the chain), only the jump.
-    expect(calls.filter((c) => !c.includes(' -C '))).toEqual([
+    expect(changes()).toEqual([
       'iptables-nft-restore -w 5 --noflush <<*nat\n-I OUTPUT 1 -m addrtype --dst-type LOCAL -m comment --comment "cplb: jump to CPLB" -j CPLB\nCOMMIT\n',
     ]);
   });
 
   it('uses ip6tables for IPv6 VIPs and removes both families on stop', async () => {
-    const { run, calls } = fakeTables(new Set());
+    const { run, calls } = fakeTables([]);
     const rules = make(run);
     rules.setRules(redirectRules(vips, 6444));
     await rules.assert();
@@ -141,7 +170,7 @@ describe('IptablesRules', () => {
   });
 
   it('drops the chain of a family whose VIPs were all removed', async () => {
-    const { run, calls } = fakeTables(new Set());
+    const { run, calls } = fakeTables([]);
     const rules = make(run);
     rules.setRules(redirectRules(vips, 6444));
     await rules.assert();
@@ -152,9 +181,9 @@ describe('IptablesRules', () => {
   });
 
   it('throws with the command and stderr when a write fails', async () => {
-    const run: Runner = async (_cmd, args) =>
-      args.includes('-C')
-        ? { code: 1, stdout: '', stderr: '' }
+    const run: Runner = async (cmd) =>
+      cmd.endsWith('-save')
+        ? { code: 0, stdout: '*nat\nCOMMIT\n', stderr: '' }
         : { code: 4, stdout: '', stderr: 'Permission denied' };
     const rules = make(run);
     rules.setRules(redirectRules(vips.slice(0, 1), 6444));

@@ -7,15 +7,18 @@ const vips = [
   { address: '198.18.0.100', prefix: 24, family: 4 as const, apiServerPort: 6443, instanceName: 'k0s-vip-0' },
 ];
 
-/** A nat table where everything checks present once a restore ran, until `flush()` (a CNI, a hand edit). */
+/** A nat table holding what the restores wrote (as iptables-save prints it), until `flush()` (a CNI, a hand edit). */
 function table() {
-  let present = false;
-  const run: Runner = async (_cmd, args) => {
-    if (args.includes('-C')) return { code: present ? 0 : 1, stdout: '', stderr: '' };
-    if (args.includes('--noflush')) present = true;
+  const lines = new Set<string>();
+  const run: Runner = async (cmd, args, stdin) => {
+    if (cmd.endsWith('-save'))
+      return { code: 0, stdout: ['*nat', ...lines, 'COMMIT', ''].join('\n'), stderr: '' };
+    if (args.includes('--noflush'))
+      for (const l of (stdin ?? '').split('\n'))
+        if (/^-[AI] /.test(l)) lines.add(l.replace(/^-I (\S+) 1 /, '-A $1 '));
     return { code: 0, stdout: '', stderr: '' };
   };
-  return { run, flush: () => (present = false) };
+  return { run, flush: () => lines.clear() };
 }
 
 describe('IptablesRules repairs', () => {
