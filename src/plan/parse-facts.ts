@@ -31,6 +31,10 @@ first() { o=$("$@" 2>&1); printf '%s\n' "\${o%%"$nl"*}"; }
 `;
 
 /**
+ * OpenRC counts as the init system once it booted the host: it leaves the runlevel it reached in
+ * /run/openrc/softlevel (what rc-service itself checks). The openrc package alone, on a host that
+ * another init booted, also creates /run/openrc.
+ *
  * What a host is: OS, init, tools. Read once per run (the Detect phase). A tool's section is its path,
  * then the first line of its version output where a version matters: iptables (its backend), node only
  * where the agent would run on it (not x86_64 glibc). keepalived's version is asked only when its config
@@ -52,7 +56,7 @@ if [ -r $f ]; then
 fi
 m init
 if [ -d /run/systemd/system ]; then echo systemd
-elif [ -d /run/openrc ] && command -v openrc-run >/dev/null 2>&1; then echo openrc
+elif [ -f /run/openrc/softlevel ] && command -v openrc-run >/dev/null 2>&1; then echo openrc
 else echo none; fi
 m pkg; for c in apt-get dnf yum apk zypper; do if command -v $c >/dev/null 2>&1; then echo $c; break; fi; done
 m keepalived; command -v keepalived
@@ -70,7 +74,7 @@ m route4; ip -4 -j route show default 2>/dev/null
 m route6; ip -6 -j route show default 2>/dev/null
 m agent
 if [ -d /run/systemd/system ]; then systemctl is-active ${SERVICE_NAME} 2>/dev/null
-elif [ -d /run/openrc ] && command -v rc-service >/dev/null 2>&1; then
+elif [ -f /run/openrc/softlevel ] && command -v rc-service >/dev/null 2>&1; then
   if rc-service ${SERVICE_NAME} status >/dev/null 2>&1; then echo active; else echo inactive; fi
 else
   p=; read -r p 2>/dev/null <${AGENT_PIDFILE}

@@ -45,7 +45,11 @@ WantedBy=multi-user.target
 `;
 }
 
-/** supervise-daemon respawns the agent like Restart=always; reload sends it SIGHUP. */
+/**
+ * supervise-daemon respawns the agent like Restart=always; reload sends it SIGHUP. `use net`, not
+ * `need net`: a host whose network no OpenRC service brings up (Debian's openrc has no `net`
+ * provider) must still start the agent, which copes with interfaces that come up later.
+ */
 export function renderOpenrcScript(cmd: AgentCommand): string {
   const [command, ...args] = agentArgv(cmd);
   return `#!/sbin/openrc-run
@@ -62,7 +66,7 @@ error_log=/var/log/${SERVICE_NAME}.log
 extra_started_commands="reload"
 
 depend() {
-\tneed net
+\tuse net
 \tafter firewall
 }
 
@@ -116,7 +120,11 @@ export function renderService(init: InitSystem, cmd: AgentCommand): ServiceDefin
         status: `systemctl is-active --quiet ${SERVICE_NAME}`,
       },
     };
-  if (init === 'openrc')
+  if (init === 'openrc') {
+    // A service whose supervisor died stays "started" to OpenRC, which then refuses to start it:
+    // zap resets it to stopped first (a no-op for a service that is stopped or running).
+    const rc = (verb: string) =>
+      `{ rc-service ${SERVICE_NAME} status >/dev/null 2>&1 || rc-service ${SERVICE_NAME} zap >/dev/null 2>&1; } && rc-service ${SERVICE_NAME} ${verb}`;
     return {
       init,
       name: SERVICE_NAME,
@@ -125,13 +133,14 @@ export function renderService(init: InitSystem, cmd: AgentCommand): ServiceDefin
       content: renderOpenrcScript(cmd),
       commands: {
         install: `rc-update add ${SERVICE_NAME} default`,
-        start: `rc-service ${SERVICE_NAME} start`,
-        restart: `rc-service ${SERVICE_NAME} restart`,
+        start: rc('start'),
+        restart: rc('restart'),
         reload: `rc-service ${SERVICE_NAME} reload`,
         stop: `rc-service ${SERVICE_NAME} stop`,
         status: `rc-service ${SERVICE_NAME} status`,
       },
     };
+  }
   const ctl = (verb: string) => `${PLAIN_LAUNCHER} ${verb}`;
   return {
     init,
