@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the lab and the tests need: real sshd, keepalived, iptables, systemd-nspawn hosts,
-# haproxy for the proxy benchmark. Root only; safe to run again.
+# haproxy for the proxy benchmark, openrc for the OpenRC lab flavor (its hosts run the machine's own
+# OpenRC; installing it does not change how the machine boots). Root only; safe to run again.
 set -euo pipefail
-pkgs=(openssh-server openssh-client keepalived iptables iproute2 systemd-container debootstrap haproxy openssl sudo procps ca-certificates)
+pkgs=(openssh-server openssh-client keepalived iptables iproute2 systemd-container debootstrap haproxy openrc openssl sudo procps ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -4,6 +4,7 @@ import { CplbError } from '../errors.js';
 import {
   HOST_FAULTS,
   LAB_FAULTS,
+  LAB_FLAVORS,
   type LabFlavor,
   type LabInfo,
   labDown,
@@ -23,8 +24,9 @@ function parseHosts(value: string): number {
 }
 
 function parseFlavor(value: string): LabFlavor {
-  if (value !== 'plain' && value !== 'systemd') throw usage(`--flavor ${value}: choose plain or systemd`);
-  return value;
+  if (!(LAB_FLAVORS as readonly string[]).includes(value))
+    throw usage(`--flavor ${value}: choose ${LAB_FLAVORS.join(', ')}`);
+  return value as LabFlavor;
 }
 
 function pad(s: string, n: number): string {
@@ -58,7 +60,7 @@ export function registerLabCommand(program: Command): void {
     .option('--hosts <n>', 'controller hosts (a client host is added)', parseHosts)
     .option(
       '--flavor <flavor>',
-      'plain (processes) or systemd (systemd-nspawn, Debian bookworm)',
+      'plain (processes), openrc (plain hosts booted by OpenRC) or systemd (systemd-nspawn, Debian bookworm)',
       parseFlavor,
     )
     .option('--prefix <cidr>', 'address range (default: a free /23 of 198.18.0.0/15)')

@@ -2,6 +2,8 @@
  * A plain host: no init system. Its own mount and UTS namespaces inside its network namespace, an
  * overlay of the machine's `/` with a per-host upper dir as root, private /run and /tmp, then sshd and
  * the stand-in as ordinary daemons. The launcher ends as `sleep infinity`: the PID `exec` enters.
+ * An OpenRC host also gets what OpenRC's boot leaves in /run (its state dirs and the runlevel it
+ * reached), so rc-service and supervise-daemon run there as on a booted Alpine or Gentoo host.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, open, writeFile } from 'node:fs/promises';
@@ -19,8 +21,8 @@ export const HOST_ENV = {
 const LAUNCH_PLAIN = `#!/bin/sh
 # cplbctl lab: boots one plain host (generated). Runs in the host's netns, own mount + UTS namespaces.
 set -eu
-name=$1 upper=$2 work=$3 merged=$4 controller=$5
-shift 5
+name=$1 upper=$2 work=$3 merged=$4 controller=$5 init=$6
+shift 6
 hostname "$name"
 # After a crash the old overlay may still be going away: retry briefly.
 i=0
@@ -33,6 +35,12 @@ mount --rbind /dev "$merged/dev"
 mount -t tmpfs -o mode=755,size=64m cplb-run "$merged/run"
 mount -t tmpfs -o mode=1777,size=256m cplb-tmp "$merged/tmp"
 mkdir -p "$merged/run/sshd" "$merged/run/cplb-lab" "$merged/var/log/cplb-lab"
+if [ "$init" = openrc ]; then
+  for d in daemons exclusive failed hotplugged inactive options scheduled started starting stopping tmp wasinactive; do
+    mkdir -p "$merged/run/openrc/$d"
+  done
+  echo default >"$merged/run/openrc/softlevel"
+fi
 cd "$merged"
 exec chroot "$merged" /bin/sh -c '
   set -e
@@ -53,7 +61,11 @@ export async function writePlainLauncher(labName: string): Promise<string> {
 }
 
 /** Starts the host detached from this process; returns the PID of its init (`sleep infinity`). */
-export async function startPlainHost(labName: string, host: HostPlan): Promise<number> {
+export async function startPlainHost(
+  labName: string,
+  host: HostPlan,
+  init: 'none' | 'openrc',
+): Promise<number> {
   const paths = hostPaths(labName, host.name);
   await Promise.all([paths.upper, paths.work, paths.merged].map((d) => mkdir(d, { recursive: true })));
   const log = await open(paths.log, 'a');
@@ -78,6 +90,7 @@ export async function startPlainHost(labName: string, host: HostPlan): Promise<n
         paths.work,
         paths.merged,
         isController,
+        init,
         ...standinArgs(host.name),
       ],
       {

@@ -35,15 +35,15 @@ export async function startHost(
   const name = state.layout.name;
   const runtime = state.hosts[host.name];
   if (!runtime) throw new Error(`no runtime record for ${host.name}`);
-  if (state.layout.flavor === 'plain') {
-    runtime.pid = await startPlainHost(name, host);
+  if (state.layout.flavor !== 'systemd') {
+    runtime.pid = await startPlainHost(name, host, state.layout.flavor === 'openrc' ? 'openrc' : 'none');
     runtime.launcherPid = runtime.pid;
   } else {
     const cgroups = hostCgroups(cgroupRoots, host);
     for (const cg of cgroups) if (!state.cgroups.includes(cg)) state.cgroups.push(cg);
     Object.assign(runtime, await startSystemdHost(name, host, state.lowerRoot, cgroups));
   }
-  const timeout = state.layout.flavor === 'plain' ? 10_000 : 30_000;
+  const timeout = state.layout.flavor === 'systemd' ? 30_000 : 10_000;
   await waitForHost(
     host.name,
     host.address,

@@ -7,7 +7,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { CplbError } from '../errors.js';
 import { type Fault, applyHostFault, applyLabFault, isHostFault, isLabFault, vrrpBlocked } from './faults.js';
 import { type ExecResult, execInHost, hostPlan, hostRunning } from './hosts.js';
-import { type HostRole, type LabFlavor, parsePrefix, validateLabName } from './layout.js';
+import { type HostRole, LAB_FLAVORS, type LabFlavor, parsePrefix, validateLabName } from './layout.js';
 import { downLocked, upLocked } from './lifecycle.js';
 import { bridgePortsUp, prefixHeld } from './net.js';
 import { ensurePrerequisites } from './prereqs.js';
@@ -24,6 +24,7 @@ import {
 
 export type { LabFlavor, HostRole, Fault, ExecResult };
 export { HOST_FAULTS, LAB_FAULTS } from './faults.js';
+export { LAB_FLAVORS } from './layout.js';
 
 export interface LabUpOptions {
   name?: string;
@@ -144,8 +145,8 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
   validateLabName(name);
   // `up` of an existing lab without --flavor keeps its flavor.
   const flavor = opts.flavor ?? (await readState(name).catch(() => null))?.layout.flavor ?? 'plain';
-  if (flavor !== 'plain' && flavor !== 'systemd') {
-    throw new CplbError(`--flavor must be plain or systemd, not ${String(flavor)}`, {
+  if (!LAB_FLAVORS.includes(flavor)) {
+    throw new CplbError(`--flavor must be one of ${LAB_FLAVORS.join(', ')}, not ${String(flavor)}`, {
       code: 'LAB_FLAVOR',
       fault: 'usage',
     });

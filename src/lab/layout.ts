@@ -6,7 +6,9 @@
 import { createHash } from 'node:crypto';
 import { CplbError } from '../errors.js';
 
-export type LabFlavor = 'plain' | 'systemd';
+/** plain: no init system; openrc: plain hosts that OpenRC booted (its state in /run); systemd: nspawn. */
+export type LabFlavor = 'plain' | 'openrc' | 'systemd';
+export const LAB_FLAVORS: readonly LabFlavor[] = ['plain', 'openrc', 'systemd'];
 export type HostRole = 'controller' | 'client';
 
 export interface Cidr {

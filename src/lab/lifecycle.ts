@@ -110,7 +110,7 @@ async function createLab(opts: CreateOptions & { hosts: number }): Promise<LabSt
         ),
       );
     };
-    const writeLauncher = opts.flavor === 'plain' ? writePlainLauncher : writeSystemdLauncher;
+    const writeLauncher = opts.flavor === 'systemd' ? writeSystemdLauncher : writePlainLauncher;
     await Promise.all([createNetwork(layout), prepare(), writeLauncher(opts.name)]);
     await writeState(state);
     log(`starting ${layout.hosts.length} ${opts.flavor} hosts`);

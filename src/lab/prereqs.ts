@@ -27,6 +27,9 @@ const PLAIN: Need[] = [
   { binary: 'sudo', pkg: 'sudo' },
 ];
 
+/** OpenRC hosts are plain hosts: the machine's own OpenRC runs in them. */
+const OPENRC: Need[] = [{ binary: 'openrc-run', pkg: 'openrc' }];
+
 const SYSTEMD: Need[] = [
   { binary: 'systemd-nspawn', pkg: 'systemd-container' },
   { binary: 'debootstrap', pkg: 'debootstrap' },
@@ -47,7 +50,12 @@ async function onPath(binary: string): Promise<boolean> {
 
 export async function missingPackages(flavor: LabFlavor): Promise<string[]> {
   // Plain needs are always checked: systemd hosts still use the machine's ssh client and tools.
-  const needs = [...COMMON, ...PLAIN, ...(flavor === 'systemd' ? SYSTEMD : [])];
+  const needs = [
+    ...COMMON,
+    ...PLAIN,
+    ...(flavor === 'systemd' ? SYSTEMD : []),
+    ...(flavor === 'openrc' ? OPENRC : []),
+  ];
   const missing = await Promise.all(needs.map(async (n) => ((await onPath(n.binary)) ? null : n.pkg)));
   return [...new Set(missing.filter((p): p is string => p !== null))].sort();
 }

@@ -159,14 +159,16 @@ export async function pidsOf(
 
 /**
  * The agent dies and stays dead: SIGKILL with its supervision off. Plain hosts: the launcher's
- * supervisor goes first. systemd: a runtime drop-in sets Restart=no (undone by reviveSupervision).
+ * supervisor goes first. OpenRC: supervise-daemon goes with it (the service is left "crashed").
+ * systemd: a runtime drop-in sets Restart=no (undone by reviveSupervision).
  * Returns the host clock's ms just before the kill (the lab shares the machine's clock).
  */
 export async function killAgent(lab: string, host: string, flavor: LabFlavor): Promise<number> {
-  const kill =
-    flavor === 'systemd'
-      ? `d=/run/systemd/system/cplb-agent.service.d; mkdir -p $d && printf '[Service]\\nRestart=no\\n' >$d/test-norestart.conf && systemctl daemon-reload && p=$(systemctl show -p MainPID --value cplb-agent) && date +%s%3N && kill -9 $p`
-      : `s=$(cat /run/cplb/supervisor.pid) && a=$(cat /run/cplb/agent.pid) && date +%s%3N && kill -9 $s $a`;
+  const kill = {
+    systemd: `d=/run/systemd/system/cplb-agent.service.d; mkdir -p $d && printf '[Service]\\nRestart=no\\n' >$d/test-norestart.conf && systemctl daemon-reload && p=$(systemctl show -p MainPID --value cplb-agent) && date +%s%3N && kill -9 $p`,
+    openrc: `s=$(cat /run/supervise-cplb-agent.pid) && a=$(pgrep -P $s) && date +%s%3N && kill -9 $s $a`,
+    plain: `s=$(cat /run/cplb/supervisor.pid) && a=$(cat /run/cplb/agent.pid) && date +%s%3N && kill -9 $s $a`,
+  }[flavor];
   return Number((await sh(lab, host, kill)).trim());
 }
 
@@ -175,20 +177,39 @@ export async function stopAgent(lab: string, host: string, flavor: LabFlavor): P
   await sh(
     lab,
     host,
-    flavor === 'systemd' ? 'systemctl stop cplb-agent' : '/usr/local/lib/cplb/cplb-agent-ctl stop >/dev/null',
+    {
+      systemd: 'systemctl stop cplb-agent',
+      openrc: 'rc-service cplb-agent stop',
+      plain: '/usr/local/lib/cplb/cplb-agent-ctl stop >/dev/null',
+    }[flavor],
   );
 }
+
+/**
+ * OpenRC hosts in the lab share the machine's PID 1, which reaps the killed supervise-daemon a second
+ * or two late; until then `rc-service status` still says started. A host booted by OpenRC reaps at
+ * once: wait for that state before the repair.
+ */
+const OPENRC_SUPERVISOR_ZOMBIE =
+  's=$(cat /run/supervise-cplb-agent.pid 2>/dev/null); [ -n "$s" ] && grep -q "^State:.Z" /proc/$s/status 2>/dev/null';
 
 export async function reviveSupervision(lab: string, host: string, flavor: LabFlavor): Promise<void> {
   if (flavor === 'systemd')
     await sh(lab, host, 'rm -rf /run/systemd/system/cplb-agent.service.d && systemctl daemon-reload');
+  if (flavor === 'openrc')
+    await sh(
+      lab,
+      host,
+      `i=0; while ${OPENRC_SUPERVISOR_ZOMBIE} && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.1; done`,
+    );
 }
 
 export async function agentRunning(lab: string, host: string, flavor: LabFlavor): Promise<boolean> {
-  const cmd =
-    flavor === 'systemd'
-      ? 'systemctl is-active --quiet cplb-agent'
-      : '/usr/local/lib/cplb/cplb-agent-ctl status';
+  const cmd = {
+    systemd: 'systemctl is-active --quiet cplb-agent',
+    openrc: `if ${OPENRC_SUPERVISOR_ZOMBIE}; then exit 1; fi; rc-service cplb-agent status`,
+    plain: '/usr/local/lib/cplb/cplb-agent-ctl status',
+  }[flavor];
   return (await labExec(lab, host, ['sh', '-c', cmd])).code === 0;
 }
 
