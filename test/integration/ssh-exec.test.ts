@@ -82,10 +82,15 @@ describe('exec', () => {
       .map((s) => s.replaceAll('\0', ''));
     await fc.assert(
       fc.asyncProperty(fc.array(hostile, { minLength: 1, maxLength: 4 }), async (argv) => {
-        const one = await remote.exec(`printf '%s' ${shq(argv[0] ?? '')}`);
+        // Started together: one runs in the command shell, the other on a channel of its own.
+        const [one, all] = await Promise.all([
+          remote.exec(`printf '%s' ${shq(argv[0] ?? '')}`),
+          remote.exec(shJoin(['printf', '%s\\0', ...argv])),
+        ]);
         expect(one.stdout).toBe(argv[0]);
-        const all = await remote.exec(shJoin(['printf', '%s\\0', ...argv]));
         expect(all.stdout.split('\0').slice(0, -1)).toEqual(argv);
+        // And both through the shell, one after the other.
+        expect((await remote.exec(shJoin(['printf', '%s\\0', ...argv]))).stdout).toBe(all.stdout);
       }),
       { numRuns: 60 },
     );
