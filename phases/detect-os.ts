@@ -13,7 +13,9 @@ export const detectOsPhase = perHost<ApplyState, Host>({
     ctx.state.osFacts.set(host.name, out);
     const s = splitSections(out);
     const line = (name: string, n: number) => (s.get(name) ?? '').split('\n')[n]?.trim() ?? '';
-    const tool = (name: string) => line(name, 1) || `no ${name}`;
+    // A tool's section: its path, then its version where the script asks for one (not keepalived's).
+    const tool = (name: string) =>
+      line(name, 1) || (line(name, 0) ? `${name} at ${line(name, 0)}` : `no ${name}`);
     ctx.log.info(
       `is running ${parseOsRelease(s.get('os') ?? '').prettyName} (${s.get('arch')?.trim() || '?'}, init: ${parseInit(s.get('init') ?? '')}; ${tool('keepalived')}, ${tool('iptables')})`,
     );

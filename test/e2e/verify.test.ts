@@ -101,7 +101,7 @@ describe('verify and status on the lab', () => {
   it('verify passes on a healthy lab, with figures per check', async () => {
     const { code, result } = await verify();
     expect(result.checks.filter((c) => !c.ok)).toEqual([]);
-    expect(code).toBe(0);
+    expect(code, JSON.stringify(result.checks.filter((c) => !c.ok))).toBe(0);
     expect(check(result, 'one-holder').figures).toMatchObject({ samples: 7, windowSeconds: 3 });
     const lb = check(result, 'load-balancing').figures as {
       vantages: { from: string; missed: string[]; backends: object }[];
@@ -136,7 +136,7 @@ describe('verify and status on the lab', () => {
       const { code, result } = await verify(lab.clusterFile, '--failover', '--mode', mode, '--rounds', '2');
       expect(result.failoverSkipped).toBeUndefined();
       expectFailoverWithinBounds(result, mode, 2);
-      expect(code).toBe(0);
+      expect(code, JSON.stringify(result.checks.filter((c) => !c.ok))).toBe(0);
     }
   }, 180_000);
 
@@ -175,7 +175,7 @@ describe('verify and status on the lab', () => {
       const { code, result } = await verify(fastFile, '--failover', '--mode', mode, '--rounds', '2');
       expectFailoverWithinBounds(result, mode, 2);
       expect(result.failover!.bounds.movedMs).toBeLessThanOrEqual(mode === 'crash' ? 500 : 200);
-      expect(code).toBe(0);
+      expect(code, JSON.stringify(result.checks.filter((c) => !c.ok))).toBe(0);
     }
     expect(check((await verify(fastFile)).result, 'one-holder').figures).toMatchObject({
       windowSeconds: 0.3,

@@ -139,7 +139,14 @@ export async function runRound(rc: RoundContext): Promise<RoundResult> {
   else result.vantages.push(vantageFigures(prober, remoteList, t0));
   if (local) result.vantages.push(vantageFigures('this machine', local, t0));
 
-  await waitBack(remote(from), vip.instance, mode);
+  // crash: the keepalived that was killed must be replaced, not merely reported by an agent that
+  // has not yet noticed (right after SIGCONT it may answer before it handles the exit).
+  await waitBack(
+    remote(from),
+    vip.instance,
+    mode,
+    mode === 'crash' ? agent.status.keepalived.pid : undefined,
+  );
   const after = await watchHolders(
     state,
     vip,
@@ -218,11 +225,16 @@ async function watchHolders(state: InspectState, vip: FailoverVip, ms: number): 
   return got.filter((s) => s.samples.some((x) => x.vips.length)).map((s) => s.host);
 }
 
-/** Until the old holder's keepalived runs again and its instance is out of STOP/FAULT. */
+/**
+ * Until the old holder's keepalived runs again (another one than `killedPid`, when one was killed:
+ * the agent restarts it after its backoff, which grows when crash rounds follow each other) and its
+ * instance is out of STOP/FAULT.
+ */
 async function waitBack(
   remote: Remote,
   instance: string,
   mode: FailoverMode,
+  killedPid: number | undefined,
   timeoutMs = 60_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -230,7 +242,8 @@ async function waitBack(
     const a = await readAgentOnly(remote);
     const state = a.ok ? a.status.instances.find((i) => i.name === instance)?.state : undefined;
     // keepalived's notify also reports events such as MASTER_RX_LOWER_PRI: a prefix is the state.
-    if (a.ok && a.status.keepalived.running && /^(BACKUP|MASTER)/.test(state ?? '')) return;
+    const replaced = killedPid === undefined || (a.ok && a.status.keepalived.pid !== killedPid);
+    if (a.ok && a.status.keepalived.running && replaced && /^(BACKUP|MASTER)/.test(state ?? '')) return;
     if (Date.now() > deadline)
       throw new Error(
         `[${remote.name}] not back after the ${mode} round within ${timeoutMs / 1000} s (keepalived ${a.ok ? state : 'agent down'})`,
