@@ -68,6 +68,10 @@ describe('OpenRC script and service commands', () => {
       mode: 0o644,
     });
     expect(renderService('openrc', { kind: 'sea' }).commands.reload).toBe('rc-service cplb-agent reload');
+    // A service whose supervise-daemon died is still "started" to OpenRC: start zaps it first.
+    expect(renderService('openrc', { kind: 'sea' }).commands.start).toBe(
+      '{ rc-service cplb-agent status >/dev/null 2>&1 || rc-service cplb-agent zap >/dev/null 2>&1; } && rc-service cplb-agent start',
+    );
     expect(renderService('none', { kind: 'sea' })).toMatchObject({
       path: '/usr/local/lib/cplb/cplb-agent-ctl',
       mode: 0o755,
