@@ -128,6 +128,8 @@ for (const size of sizes) {
       const client = stats(samples.map((x) => x.clientCpuMs)).median;
       const hostsCpu = stats(samples.map((x) => x.labCpuMs)).median;
       results.set(`${mode}:${size}`, s.median);
+      results.set(`${mode}:${size}:cli`, client);
+      results.set(`${mode}:${size}:hosts`, hostsCpu);
       console.log(
         `apply ${mode.padEnd(7)} ${String(size).padStart(3)} hosts: median ${fmt(s.median)}  min ${fmt(s.min)}  max ${fmt(s.max)}  (${runs} runs)` +
           `  | CPU: cplbctl ${fmt(client)}, lab hosts ${fmt(hostsCpu)} (${(hostsCpu / size).toFixed(0)} ms a host)`,
@@ -143,4 +145,10 @@ if (small !== large)
   for (const mode of modes) {
     const ratio = results.get(`${mode}:${large}`)! / results.get(`${mode}:${small}`)!;
     console.log(`apply ${mode}: ${large} hosts / ${small} hosts = ${ratio.toFixed(2)}x`);
+    // What one more host costs, apart from the wall time the shared cores decide.
+    const perHost = (key: string) =>
+      (results.get(`${mode}:${large}:${key}`)! - results.get(`${mode}:${small}:${key}`)!) / (large - small);
+    console.log(
+      `apply ${mode}: each added host costs the CLI ${perHost('cli').toFixed(1)} ms of CPU and the hosts ${perHost('hosts').toFixed(1)} ms`,
+    );
   }
