@@ -108,7 +108,6 @@ export interface ShellOutcome {
  * its exit status or signal is the command's then, as with a channel of its own).
  */
 export interface ShellJob {
-  marker: string;
   stdout: MarkerScanner;
   stderr: MarkerScanner;
   finish(outcome: ShellOutcome | null): void;
@@ -158,7 +157,6 @@ export class CommandShell {
   start(command: string, stdin: string | Buffer | undefined, finish: ShellJob['finish']): ShellJob {
     const marker = newMarker();
     const job: ShellJob = {
-      marker,
       stdout: new MarkerScanner(marker),
       stderr: new MarkerScanner(marker),
       finish,
@@ -169,7 +167,7 @@ export class CommandShell {
   }
 
   /** Sends EOF (the shell exits after its current command) and waits up to `ms` for the session to end. */
-  finish(ms: number): Promise<void> {
+  end(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.channel.once('close', () => {

@@ -119,21 +119,28 @@ export class Ssh2Transport implements Transport {
         // The tracked PID is the shell's: killing its session ends the command and the shell.
         killChannel(shell.channel);
         shell.close();
-        const pid = opts.killCommand ? splitPidLine(job.stdout.output())?.pid : undefined;
-        if (pid !== undefined && opts.killCommand) {
-          const kill = opts.killCommand(pid);
-          this.runOnChannel(kill, { timeoutMs: KILL_TIMEOUT_MS, label: kill }).catch(() => undefined);
-        }
+        this.killLeftovers(job.stdout.output(), opts);
         finish(commandTimeoutError(this.name, opts.label, opts.timeoutMs));
       }, opts.timeoutMs);
     });
+  }
+
+  /**
+   * After a timeout: kills what is left of a tracked command on the host, by the session PID it
+   * printed first, on a channel of its own (the shell may be the thing that hangs).
+   */
+  private killLeftovers(stdout: Buffer, opts: RunOptions): void {
+    const pid = opts.killCommand ? splitPidLine(stdout)?.pid : undefined;
+    if (pid === undefined || !opts.killCommand) return;
+    const kill = opts.killCommand(pid);
+    this.runOnChannel(kill, { timeoutMs: KILL_TIMEOUT_MS, label: kill }).catch(() => undefined);
   }
 
   async close(): Promise<void> {
     this.signal?.removeEventListener('abort', this.onAbort);
     this.markDead(connectionGoneError(this.name, 'closed by cplbctl'));
     // EOF ends the shell; waiting for that lets sshd reap it instead of leaving it to the host's init.
-    if (this.shell?.idle && !this.closedHops.has(this.client)) await this.shell.finish(SHELL_EXIT_WAIT_MS);
+    if (this.shell?.idle && !this.closedHops.has(this.client)) await this.shell.end(SHELL_EXIT_WAIT_MS);
     // Inner hop first: its socket is a channel of the bastion behind it.
     for (const hop of [this.client, ...this.bastions]) {
       if (!this.closedHops.has(hop)) await endAndWait(hop);
@@ -192,11 +199,7 @@ export class Ssh2Transport implements Transport {
         // A channel signal works for non-root logins only (OpenSSH needs privilege separation
         // for it); the kill command by session PID covers root and sudo.
         if (channel) killChannel(channel);
-        const pid = opts.killCommand ? splitPidLine(Buffer.concat(stdout))?.pid : undefined;
-        if (pid !== undefined && opts.killCommand) {
-          const kill = opts.killCommand(pid);
-          this.run(kill, { timeoutMs: KILL_TIMEOUT_MS, label: kill }).catch(() => undefined);
-        }
+        this.killLeftovers(Buffer.concat(stdout), opts);
         finish(commandTimeoutError(this.name, opts.label, opts.timeoutMs));
       }, opts.timeoutMs);
       const open = (attempt: number) => {
