@@ -41,6 +41,16 @@ export function shellRequest(command: string, stdin: string | Buffer | undefined
   return lines.join('\n') + '\n';
 }
 
+/**
+ * What starts a command shell: it prints its session ID (sshd made the login shell a session leader;
+ * sudo without a terminal starts no session of its own), the PID a timeout kills by, then becomes
+ * `sh`. `exec sh -c` first: the login shell may not be a POSIX shell.
+ */
+export function shellBootstrap(asRoot: boolean): string {
+  const boot = 'read -r l </proc/$$/stat; set -- ${l##*") "}; echo "$4"; exec sh';
+  return `exec ${asRoot ? 'sudo -n ' : ''}sh -c ${shq(boot)}`;
+}
+
 export function newMarker(): string {
   return `@@cplb-done-${randomBytes(9).toString('hex')}`;
 }
@@ -118,10 +128,15 @@ export class CommandShell {
   private job: ShellJob | undefined;
   private ended = false;
   private exit: { code: number | null; signal: string | null } = { code: null, signal: null };
+  /** The bootstrap's line (shellBootstrap) until it is complete. */
+  private preamble: Buffer | undefined = Buffer.alloc(0);
+  /** The session the shell runs in: what a timeout kills. */
+  sessionPid: number | undefined;
 
   constructor(readonly channel: ClientChannel) {
     channel.on('data', (d: Buffer) => {
-      this.job?.stdout.push(d);
+      const rest = this.takePreamble(d);
+      if (rest.length > 0) this.job?.stdout.push(rest);
       this.check();
     });
     channel.stderr.on('data', (d: Buffer) => {
@@ -183,6 +198,20 @@ export class CommandShell {
     this.job = undefined;
     this.ended = true;
     this.channel.close();
+  }
+
+  private takePreamble(d: Buffer): Buffer {
+    if (!this.preamble) return d;
+    const data = Buffer.concat([this.preamble, d]);
+    const newline = data.indexOf(10);
+    if (newline < 0) {
+      this.preamble = data;
+      return Buffer.alloc(0);
+    }
+    this.preamble = undefined;
+    const line = data.subarray(0, newline).toString('latin1');
+    if (/^\d+$/.test(line)) this.sessionPid = Number(line);
+    return data.subarray(newline + 1);
   }
 
   private check(): void {

@@ -36,6 +36,12 @@ export interface RunOptions {
    * stdout and, on a timeout, runs this to kill what is left on the host.
    */
   killCommand?: (pid: number) => string;
+  /**
+   * Set for a command that runs as root through sudo: the command itself, neither wrapped nor
+   * tracked. A transport with a root command shell runs it there, so a connection pays for sudo
+   * once, not once per command; anywhere else it runs `command` (wrapped and tracked) as given.
+   */
+  asRoot?: string;
 }
 
 export interface Transport {
@@ -174,6 +180,7 @@ export class SshRemote implements Remote {
     const elevate = !this.isRoot && sudo !== false;
     return this.transport.run(trackedCommand(elevate ? withSudo(command) : command), {
       ...opts,
+      ...(elevate ? { asRoot: command } : {}),
       timeoutMs: opts.timeoutMs ?? this.commandTimeoutMs,
       killCommand: (pid) => (elevate ? withSudo(killSessionCommand(pid)) : killSessionCommand(pid)),
     });

@@ -8,19 +8,22 @@ import {
   connectionGoneError,
 } from './ssh-errors.js';
 import type { RawResult, RunOptions, Transport } from './ssh-remote.js';
-import { CommandShell, fitsCommandShell } from './command-shell.js';
+import { CommandShell, fitsCommandShell, shellBootstrap } from './command-shell.js';
 
 /**
  * Runs commands on one ssh2 connection (types only from ssh2: connection.ts opens it). OpenSSH
  * refuses more than MaxSessions (default 10) channels per connection, so at most 8 sessions are open
- * at once and the rest queue: one command shell (command-shell.ts), which runs a command whenever it
- * is idle, and up to 7 channels of one command each.
+ * at once and the rest queue: two command shells (command-shell.ts), one as the login user and, for
+ * a sudo user, one as root, each running a command whenever it is idle, and up to 6 channels of one
+ * command each.
  */
 export const MAX_CHANNELS = 8;
 const CLOSE_GRACE_MS = 2_000;
 const KILL_TIMEOUT_MS = 5_000;
 const OPEN_RETRIES = 8;
 const SHELL_EXIT_WAIT_MS = 1_000;
+const SHELL_KINDS = ['user', 'root'] as const;
+type ShellKind = (typeof SHELL_KINDS)[number];
 
 /** `<pid>\n<rest>` from trackedCommand(); null when the first line is not a PID. */
 export function splitPidLine(stdout: Buffer): { pid: number; rest: Buffer } | null {
@@ -32,11 +35,11 @@ export function splitPidLine(stdout: Buffer): { pid: number; rest: Buffer } | nu
 }
 
 export class Ssh2Transport implements Transport {
-  private readonly limit = pLimit(MAX_CHANNELS - 1);
-  private shell: CommandShell | undefined;
-  private shellBusy = false;
-  /** Set when the server refuses the shell's session or needs it back for channels. */
-  private shellOff = false;
+  private readonly limit = pLimit(MAX_CHANNELS - 2);
+  private readonly shells: Partial<Record<ShellKind, CommandShell>> = {};
+  private readonly shellBusy = new Set<ShellKind>();
+  /** Set per kind when the server refuses the shell's session (or sudo fails); for both when it needs the sessions back. */
+  private readonly shellOff = new Set<ShellKind>();
   /** Set once the connection is gone: every later run fails fast with it. */
   private dead: CplbError | null = null;
   private readonly pending = new Set<(err: CplbError) => void>();
@@ -55,10 +58,11 @@ export class Ssh2Transport implements Transport {
   }
 
   run(command: string, opts: RunOptions): Promise<RawResult> {
-    if (!this.dead && !this.shellOff && !this.shellBusy && fitsCommandShell(opts.stdin)) {
-      this.shellBusy = true;
-      return this.runInShell(command, opts).finally(() => {
-        this.shellBusy = false;
+    const kind: ShellKind = opts.asRoot !== undefined ? 'root' : 'user';
+    if (!this.dead && !this.shellOff.has(kind) && !this.shellBusy.has(kind) && fitsCommandShell(opts.stdin)) {
+      this.shellBusy.add(kind);
+      return this.runInShell(kind, command, opts).finally(() => {
+        this.shellBusy.delete(kind);
       });
     }
     return this.runOnChannel(command, opts);
@@ -68,31 +72,35 @@ export class Ssh2Transport implements Transport {
     return this.limit(() => this.runNow(command, opts));
   }
 
-  /** The live shell, opened on first use; undefined when the server will not give it a session. */
-  private openShell(): Promise<CommandShell | undefined> {
-    if (this.shell?.alive) return Promise.resolve(this.shell);
+  /** The live shell of a kind, opened on first use; undefined when the server will not give it a session. */
+  private openShell(kind: ShellKind): Promise<CommandShell | undefined> {
+    const live = this.shells[kind];
+    if (live?.alive) return Promise.resolve(live);
     return new Promise((resolve, reject) => {
       const onLost = (err: CplbError) => reject(err);
       this.pending.add(onLost);
       const settle = (shell: CommandShell | undefined) => {
         this.pending.delete(onLost);
-        if (!shell) this.shellOff = true;
-        this.shell = shell;
+        if (!shell) this.shellOff.add(kind);
+        this.shells[kind] = shell;
         resolve(shell);
       };
       try {
-        // `exec`: the shell takes the login shell's PID, the session leader a timeout kills.
-        this.client.exec('exec sh', (err, ch) => settle(err ? undefined : new CommandShell(ch)));
+        this.client.exec(shellBootstrap(kind === 'root'), (err, ch) =>
+          settle(err ? undefined : new CommandShell(ch)),
+        );
       } catch {
         settle(undefined);
       }
     });
   }
 
-  private async runInShell(command: string, opts: RunOptions): Promise<RawResult> {
+  /** A root shell runs the bare command (`asRoot`); the user's shell runs it as given, tracked. */
+  private async runInShell(kind: ShellKind, command: string, opts: RunOptions): Promise<RawResult> {
     if (this.dead) throw this.dead;
-    const shell = await this.openShell();
+    const shell = await this.openShell(kind);
     if (!shell) return this.runOnChannel(command, opts);
+    const tracked = kind === 'user' && opts.killCommand !== undefined;
     return new Promise<RawResult>((resolve, reject) => {
       const started = performance.now();
       let done = false;
@@ -106,31 +114,31 @@ export class Ssh2Transport implements Transport {
       };
       const onConnectionLost = (err: CplbError) => finish(this.lostWhile(opts.label, err));
       this.pending.add(onConnectionLost);
-      const job = shell.start(command, opts.stdin, (outcome) => {
+      const job = shell.start(kind === 'root' ? opts.asRoot! : command, opts.stdin, (outcome) => {
         if (!outcome) return finish(this.lostWhile(opts.label, this.dead));
-        const tracked = opts.killCommand ? splitPidLine(outcome.stdout) : null;
+        const pidLine = tracked ? splitPidLine(outcome.stdout) : null;
         finish(null, {
           ...outcome,
-          stdout: tracked?.rest ?? outcome.stdout,
+          stdout: pidLine?.rest ?? outcome.stdout,
           durationMs: Math.round(performance.now() - started),
         });
       });
       const timer = setTimeout(() => {
-        // The tracked PID is the shell's: killing its session ends the command and the shell.
+        // Killing the shell's session ends the command and the shell.
         killChannel(shell.channel);
         shell.close();
-        this.killLeftovers(job.stdout.output(), opts);
+        const pid = shell.sessionPid ?? (tracked ? splitPidLine(job.stdout.output())?.pid : undefined);
+        this.killSession(pid, opts);
         finish(commandTimeoutError(this.name, opts.label, opts.timeoutMs));
       }, opts.timeoutMs);
     });
   }
 
   /**
-   * After a timeout: kills what is left of a tracked command on the host, by the session PID it
-   * printed first, on a channel of its own (the shell may be the thing that hangs).
+   * After a timeout: kills what is left of a command on the host by its session's PID (printed by a
+   * tracked command or a shell's bootstrap), on a channel of its own (the shell may be what hangs).
    */
-  private killLeftovers(stdout: Buffer, opts: RunOptions): void {
-    const pid = opts.killCommand ? splitPidLine(stdout)?.pid : undefined;
+  private killSession(pid: number | undefined, opts: RunOptions): void {
     if (pid === undefined || !opts.killCommand) return;
     const kill = opts.killCommand(pid);
     this.runOnChannel(kill, { timeoutMs: KILL_TIMEOUT_MS, label: kill }).catch(() => undefined);
@@ -140,7 +148,10 @@ export class Ssh2Transport implements Transport {
     this.signal?.removeEventListener('abort', this.onAbort);
     this.markDead(connectionGoneError(this.name, 'closed by cplbctl'));
     // EOF ends the shell; waiting for that lets sshd reap it instead of leaving it to the host's init.
-    if (this.shell?.idle && !this.closedHops.has(this.client)) await this.shell.end(SHELL_EXIT_WAIT_MS);
+    if (!this.closedHops.has(this.client))
+      await Promise.all(
+        Object.values(this.shells).map((s) => (s.idle ? s.end(SHELL_EXIT_WAIT_MS) : undefined)),
+      );
     // Inner hop first: its socket is a channel of the bastion behind it.
     for (const hop of [this.client, ...this.bastions]) {
       if (!this.closedHops.has(hop)) await endAndWait(hop);
@@ -199,7 +210,7 @@ export class Ssh2Transport implements Transport {
         // A channel signal works for non-root logins only (OpenSSH needs privilege separation
         // for it); the kill command by session PID covers root and sudo.
         if (channel) killChannel(channel);
-        this.killLeftovers(Buffer.concat(stdout), opts);
+        this.killSession(opts.killCommand ? splitPidLine(Buffer.concat(stdout))?.pid : undefined, opts);
         finish(commandTimeoutError(this.name, opts.label, opts.timeoutMs));
       }, opts.timeoutMs);
       const open = (attempt: number) => {
@@ -217,10 +228,13 @@ export class Ssh2Transport implements Transport {
           // close can briefly exceed MaxSessions: the command never started, so just try again.
           if (!this.dead && attempt < OPEN_RETRIES && /open failed/i.test(err.message)) {
             // A server with fewer sessions than we use: give the idle shell's session to channels.
-            if (this.shell?.idle && attempt >= 2) {
-              this.shellOff = true;
-              this.shell.close();
-            }
+            if (attempt >= 2)
+              for (const kind of SHELL_KINDS) {
+                const shell = this.shells[kind];
+                if (!shell?.idle) continue;
+                this.shellOff.add(kind);
+                shell.close();
+              }
             return void setTimeout(() => open(attempt + 1), Math.min(10 * 2 ** attempt, 200));
           }
           return finish(this.lostWhile(opts.label, this.dead ?? err));

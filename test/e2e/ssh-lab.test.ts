@@ -116,6 +116,29 @@ describe('sudo user on c3 (root logins refused)', () => {
     expect(await out(r, 'id -un', false)).toBe('cplb');
   });
 
+  it('runs its root commands one after another in one root shell: sudo once per connection', async () => {
+    const first = await out(r, 'echo $$; id -u');
+    const [shellPid, uid] = first.split('\n');
+    expect(uid).toBe('0');
+    expect(await out(r, 'echo $$')).toBe(shellPid);
+    // The shell is a root sh under one sudo, in the login's session; the user's own commands stay the user's.
+    const proc = await labExec(LAB, 'c3', [
+      'sh',
+      '-c',
+      `ps -o user=,comm= -p ${shellPid} -p $(ps -o ppid= -p ${shellPid})`,
+    ]);
+    expect(
+      proc.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/)),
+    ).toEqual([
+      ['root', 'sudo'],
+      ['root', 'sh'],
+    ]);
+    expect(await out(r, 'id -un', false)).toBe('cplb');
+  });
+
   it('uploads a root-owned 0600 file to /etc and reads it back only through sudo', async () => {
     const path = `${dir}/secret.conf`;
     const opts = { mode: 0o600, owner: 'root', group: 'root' };
