@@ -130,7 +130,17 @@ export async function startSystemdHost(
   }
   let leader: number | null = null;
   await waitFor(`${host.name} to boot`, 15_000, async () => {
-    if (!(await isProcessOf(launcherPid, host.netns))) {
+    // Read while the launcher execs (sh, then nspawn), cmdline can be empty for an instant: only a
+    // launcher that is gone (or a zombie) or now runs something else has exited.
+    const stat = await readFile(`/proc/${launcherPid}/stat`, 'utf8').catch(() => '');
+    const procState = stat.split(') ')[1]?.[0];
+    const cmd = await readFile(`/proc/${launcherPid}/cmdline`, 'utf8').catch(() => '');
+    const exited =
+      procState === undefined ||
+      procState === 'Z' ||
+      procState === 'X' ||
+      (cmd !== '' && !cmd.split('\0').join(' ').includes(host.netns));
+    if (exited) {
       const tail = (await readFile(paths.log, 'utf8').catch(() => ''))
         .trim()
         .split('\n')
@@ -143,7 +153,6 @@ export async function startSystemdHost(
       });
     }
     // The launcher is a shell until it execs nspawn; only nspawn's child is the container.
-    const cmd = await readFile(`/proc/${launcherPid}/cmdline`, 'utf8').catch(() => '');
     if (!cmd.startsWith('systemd-nspawn')) return false;
     leader = await containerLeader(launcherPid);
     return leader !== null;
