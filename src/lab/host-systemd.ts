@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CplbError } from '../errors.js';
 import type { HostPlan } from './layout.js';
 import { HOST_ENV } from './host-plain.js';
-import { isProcessOf, killAndWait } from './procs.js';
+import { isAlive, isProcessOf, killAndWait } from './procs.js';
 import { sleep, waitFor } from './run.js';
 import { hostPaths, labPaths } from './state.js';
 
@@ -132,14 +132,9 @@ export async function startSystemdHost(
   await waitFor(`${host.name} to boot`, 15_000, async () => {
     // Read while the launcher execs (sh, then nspawn), cmdline can be empty for an instant: only a
     // launcher that is gone (or a zombie) or now runs something else has exited.
-    const stat = await readFile(`/proc/${launcherPid}/stat`, 'utf8').catch(() => '');
-    const procState = stat.split(') ')[1]?.[0];
     const cmd = await readFile(`/proc/${launcherPid}/cmdline`, 'utf8').catch(() => '');
     const exited =
-      procState === undefined ||
-      procState === 'Z' ||
-      procState === 'X' ||
-      (cmd !== '' && !cmd.split('\0').join(' ').includes(host.netns));
+      !(await isAlive(launcherPid)) || (cmd !== '' && !cmd.split('\0').join(' ').includes(host.netns));
     if (exited) {
       const tail = (await readFile(paths.log, 'utf8').catch(() => ''))
         .trim()
