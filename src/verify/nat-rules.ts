@@ -1,4 +1,5 @@
 /** Whether the REDIRECT rules and the jumps to them are in a host's nat table (iptables-save text). */
+import { saveWords } from '../agent/iptables.js';
 import { canonicalIp } from '../config/net.js';
 
 export interface ExpectedRedirect {
@@ -22,19 +23,30 @@ interface Rule {
   toPorts: number | undefined;
 }
 
+/**
+ * Reads the options verify matches on from each `-A` line, split into words the way the agent
+ * reads them: a quoted comment is one word, so "-j CPLB" inside a comment is not a jump. A negated
+ * option (`! -d VIP`) matches every packet but that one, so it reads as absent.
+ */
 export function parseNatRules(save: string): Rule[] {
   return save
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l.startsWith('-A '))
     .map((l) => {
-      const word = (flag: string) => new RegExp(`(?:^|\\s)${flag}\\s+(\\S+)`).exec(l)?.[1];
+      const words = saveWords(l);
+      const word = (flag: string) => {
+        for (let i = 2; i < words.length - 1; i++)
+          if (words[i] === flag && words[i - 1] !== '--comment')
+            return words[i - 1] === '!' ? undefined : words[i + 1];
+        return undefined;
+      };
       const num = (flag: string) => {
         const w = word(flag);
         return w && /^\d+$/.test(w) ? Number(w) : undefined;
       };
       return {
-        chain: l.split(/\s+/)[1] ?? '',
+        chain: words[1] ?? '',
         target: word('-j'),
         dest: word('-d'),
         dport: num('--dport'),

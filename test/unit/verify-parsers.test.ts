@@ -170,6 +170,22 @@ describe('nat rules', () => {
     ]);
   });
 
+  it('reads words as iptables-save quotes them: a comment is no jump, a negated address no match', () => {
+    const rule = '-A CPLB -d 198.18.6.100/32 -p tcp -m tcp --dport 6443 -j REDIRECT --to-ports 6444';
+    const fooled = [
+      '-A PREROUTING -m comment --comment "not a -j CPLB jump" -j ACCEPT',
+      '-A OUTPUT -m comment --comment -j -j RETURN',
+      '-A CPLB ! -d 198.18.6.100/32 -p tcp -m tcp --dport 6443 -j REDIRECT --to-ports 6444',
+    ].join('\n');
+    expect(checkNat({ 4: fooled, 6: '' }, want, 6444, 'CPLB').missing).toEqual([
+      'PREROUTING -> CPLB jump (IPv4)',
+      'OUTPUT -> CPLB jump (IPv4)',
+      'REDIRECT 198.18.6.100:6443 -> :6444',
+    ]);
+    const quoted = `-A PREROUTING -m comment --comment "cplb: to \\"CPLB\\"" -j CPLB\n-A OUTPUT -j CPLB\n${rule}`;
+    expect(checkNat({ 4: quoted, 6: '' }, want, 6444, 'CPLB').missing).toEqual([]);
+  });
+
   it('compares IPv6 VIPs in any spelling', () => {
     const v6 = `-A PREROUTING -j CPLB\n-A OUTPUT -m addrtype --dst-type LOCAL -j CPLB\n-A CPLB -d fd00:18::100/128 -p tcp -m tcp --dport 6443 -j REDIRECT --to-ports 6444`;
     const res = checkNat(
