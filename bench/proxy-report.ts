@@ -33,6 +33,42 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
 };
+/**
+ * A 95% interval for agent/haproxy by resampling rounds (a round is one slice of each target, taken
+ * one after another, so a burst of other work falls on all three): `stat` pools the chosen rounds.
+ * A fixed seed makes a rerun of the same figures print the same interval.
+ */
+function bootstrapRatio(
+  agent: Sample[],
+  haproxy: Sample[],
+  stat: (rounds: Sample[]) => number,
+  iterations = 2000,
+): [number, number] {
+  const n = Math.min(agent.length, haproxy.length);
+  let seed = 0x2545f491;
+  const random = () => {
+    // xorshift32: enough for choosing rounds, and repeatable.
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  const ratios = new Float64Array(iterations);
+  for (let i = 0; i < iterations; i++) {
+    const picks = Array.from({ length: n }, () => Math.floor(random() * n));
+    ratios[i] = stat(picks.map((k) => agent[k]!)) / stat(picks.map((k) => haproxy[k]!));
+  }
+  ratios.sort();
+  return [ratios[Math.floor(0.025 * iterations)]!, ratios[Math.floor(0.975 * iterations)]!];
+}
+
+/** ok when the whole interval meets the target, MISSED when none of it does, else unclear. */
+function verdict([low, high]: [number, number], meets: (ratio: number) => boolean): string {
+  if (meets(low) && meets(high)) return 'ok';
+  if (!meets(low) && !meets(high)) return 'MISSED';
+  return 'unclear';
+}
+
 const num = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
 const W = [42, 8, 8, 8, 10, 10, 12];
 const row = (cells: string[]) =>
@@ -55,6 +91,18 @@ export function report(
       num(v.agent / v.direct, 2),
       ok === undefined ? goal : `${goal} ${ok ? 'ok' : 'MISSED'}`,
     ]);
+  // One run's ratio moves by tens of percent with the machine's other work: the interval says how
+  // far, and the verdict is only ok or MISSED when the whole interval agrees.
+  const interval = (
+    label: string,
+    m: MeasureKey,
+    stat: (rounds: Sample[]) => number,
+    meets: (ratio: number) => boolean,
+  ) => {
+    const ci = bootstrapRatio(get(m, 'agent'), get(m, 'haproxy'), stat);
+    const text = `${num(ci[0], 2)}-${num(ci[1], 2)}`;
+    row([`${label}, 95% interval over rounds`, '', '', '', text, '', verdict(ci, meets)]);
+  };
   const ran = measures.filter((m) => get(m.key, 'agent').length > 0);
   console.log(header.join('\n'));
   console.log(`\nfigures (bulk, rate: median of the slices; latency: over all connections)`);
@@ -69,12 +117,15 @@ export function report(
       // A burst of other work lands in a few slices: the median slice's p99 is what a quiet second sees.
       const p99s = of('latency', (xs) => median(xs.map((s) => pct(s.samples ?? [], 0.99))));
       line('  p99 of the median slice', p99s, 2, '<=1.2x', p99s.agent <= 1.2 * p99s.haproxy);
+      interval('  agent/hap p99', m.key, (rounds) => pct(all(rounds), 0.99), (r) => r <= 1.2);
       const added = (v: PerTarget) => ['-', num(v.haproxy - v.direct, 2), num(v.agent - v.direct, 2)];
       row(['  added p50 ms (vs direct)', ...added(p50)]);
       row(['  added p99 ms (vs direct)', ...added(p99)]);
     } else {
       const v = of(m.key, (xs) => median(xs.map((s) => s.value)));
       line(m.label, v, 0, '>=0.9x', v.agent >= 0.9 * v.haproxy);
+      const medianOf = (rounds: Sample[]) => median(rounds.map((s) => s.value));
+      interval(`  agent/hap ${m.key === 'bulk' ? 'throughput' : 'rate'}`, m.key, medianOf, (r) => r >= 0.9);
     }
   }
   console.log('\nthe proxy process in the timed windows');
