@@ -117,7 +117,12 @@ export function report(
       // A burst of other work lands in a few slices: the median slice's p99 is what a quiet second sees.
       const p99s = of('latency', (xs) => median(xs.map((s) => pct(s.samples ?? [], 0.99))));
       line('  p99 of the median slice', p99s, 2, '<=1.2x', p99s.agent <= 1.2 * p99s.haproxy);
-      interval('  agent/hap p99', m.key, (rounds) => pct(all(rounds), 0.99), (r) => r <= 1.2);
+      interval(
+        '  agent/hap p99',
+        m.key,
+        (rounds) => pct(all(rounds), 0.99),
+        (r) => r <= 1.2,
+      );
       const added = (v: PerTarget) => ['-', num(v.haproxy - v.direct, 2), num(v.agent - v.direct, 2)];
       row(['  added p50 ms (vs direct)', ...added(p50)]);
       row(['  added p99 ms (vs direct)', ...added(p99)]);
