@@ -28,6 +28,12 @@ export function canonicalIp(address: string): string {
     .join(':');
 }
 
+/** An address the way `ip addr` prints it: IPv6 in its RFC 5952 short form (the URL parser's). */
+export function printedIp(address: string): string {
+  if (isIP(address) !== 6) return address;
+  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+}
+
 export function expandIPv6(address: string): number[] {
   const [head, tail] = address.split('::') as [string, string | undefined];
   const parse = (s: string) => (s ? s.split(':').flatMap(groupOf) : []);

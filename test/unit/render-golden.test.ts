@@ -15,6 +15,7 @@ import {
   renderSystemdUnit,
   agentArgv,
 } from '../../src/render/service.js';
+import { renderResetScript } from '../../src/render/reset.js';
 import { clusterYaml, labFacts, labFactsAll, loadCluster, SCENARIOS } from './plan-fixtures.js';
 
 const GOLDEN = join(import.meta.dirname, '../../fixtures/golden');
@@ -80,6 +81,13 @@ describe('golden renders', () => {
     golden('cplb-agent-node.service', renderSystemdUnit({ kind: 'js', nodePath: '/usr/bin/node' }));
     golden('cplb-agent.openrc', renderOpenrcScript({ kind: 'sea' }));
     golden('cplb-agent-ctl.sh', renderPlainLauncher(agentArgv({ kind: 'sea' })));
+  });
+
+  it('reset scripts: systemd with an IPv4 and an IPv6 VIP, OpenRC, no init', () => {
+    const vips = ['198.18.0.100', 'fd00:18:0::0100'];
+    golden('reset-systemd.sh', renderResetScript({ init: 'systemd', vips }));
+    golden('reset-openrc.sh', renderResetScript({ init: 'openrc', vips: vips.slice(0, 1) }));
+    golden('reset-none.sh', renderResetScript({ init: 'none', vips: [] }));
   });
 
   it('the whole plan for a 3-host lab (ctl2 holds the VIP, one host without init, one on arm64)', () => {

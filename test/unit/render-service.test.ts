@@ -7,6 +7,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { printedIp } from '../../src/config/net.js';
+import { parseResetOutput, renderResetScript } from '../../src/render/reset.js';
 import {
   agentArgv,
   renderOpenrcScript,
@@ -171,5 +173,31 @@ describe('plain launcher, run for real', () => {
     expect(renderPlainLauncher(agentArgv({ kind: 'sea' }))).toContain(
       '/usr/local/lib/cplb/cplb-agent --config /etc/cplb/agent.json </dev/null &',
     );
+  });
+});
+
+describe('reset script', () => {
+  it('parses in dash for every init, and names each VIP as ip prints it', () => {
+    for (const init of ['systemd', 'openrc', 'none'] as const) {
+      const script = renderResetScript({ init, vips: ['198.18.0.100', 'FD00:18:0::0100'] });
+      expect(() => execFileSync('dash', ['-n', '-c', script])).not.toThrow();
+      expect(script).toContain('198.18.0.100/*|fd00:18::100/*)');
+    }
+    expect(renderResetScript({ init: 'none', vips: [] })).not.toContain('ip addr del');
+  });
+
+  it('reports what it removed and what is still there, nothing else', () => {
+    const out =
+      'did: removed /etc/cplb\nnoise\ndid: stopped keepalived (pid 7)\nleft: the VIP 198.18.0.100/32 on eth1\n';
+    expect(parseResetOutput(out)).toEqual({
+      did: ['removed /etc/cplb', 'stopped keepalived (pid 7)'],
+      left: ['the VIP 198.18.0.100/32 on eth1'],
+    });
+  });
+
+  it('prints IPv6 the way ip does', () => {
+    expect(printedIp('fd00:0018:0000::0100')).toBe('fd00:18::100');
+    expect(printedIp('2001:db8:0:0:1:0:0:1')).toBe('2001:db8::1:0:0:1');
+    expect(printedIp('10.0.0.1')).toBe('10.0.0.1');
   });
 });
