@@ -2,12 +2,14 @@
 import type { Command } from 'commander';
 import { registerApply } from './apply.js';
 import { registerLabCommand } from './lab.js';
+import { registerReset } from './reset.js';
 import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
 
 export function registerExtraCommands(program: Command): void {
   registerApply(program);
   registerLabCommand(program);
+  registerReset(program);
   registerStatus(program);
   registerVerify(program);
 }

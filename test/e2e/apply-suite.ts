@@ -293,4 +293,87 @@ export function defineApplySuite(opts: ApplySuiteOptions): void {
       expect(new Set(probes.map((p) => p.cn))).toEqual(new Set(names()));
     });
   });
+
+  describe(`reset (${flavor})`, () => {
+    const reset = (...extra: string[]) =>
+      cli(['reset', '--known-hosts', lab.knownHosts, '-o', 'logfmt', ...extra, lab.clusterFile]);
+    const bareVip = () => lab.vip.split('/')[0]!;
+    const sshLine = (h: string) => {
+      const x = hosts.find((y) => y.name === h)!;
+      return `[ssh] ${x.address}:${x.sshPort}: `;
+    };
+
+    it('refuses without --force (exit 2), and --dry-run only says what it would remove', async () => {
+      const refused = await reset();
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stderr).toContain('--force');
+      const dry = await reset('--dry-run');
+      expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+      for (const h of names()) {
+        expect(dry.stdout).toContain(`${sshLine(h)}would stop and remove`);
+        expect(await agentRunning(name, h, flavor), h).toBe(true);
+      }
+      await oneHolder();
+    });
+
+    it('removes it all, also what a killed agent left behind (its nat rules, a VIP), holder last; a host it cannot finish fails, and a re-run completes it', async () => {
+      const holder = await oneHolder();
+      const victim = names().find((n) => n !== holder)!;
+      const keepaliveds = new Map<string, number | undefined>();
+      for (const h of names()) keepaliveds.set(h, (await pidsOf(name, h)).keepalived);
+      await killAgent(name, victim, flavor);
+      // What keepalived killed with -9 would leave: the VIP still on the interface.
+      await sh(name, victim, `ip addr add ${bareVip()}/32 dev eth1`);
+      expect(await sh(name, victim, 'iptables-save -t nat')).toMatch(/^:CPLB /m);
+      // Someone else's rule still jumps to the chain: it cannot be deleted, and reset must say so.
+      await sh(name, victim, 'iptables -t nat -N TEST-USER && iptables -t nat -A TEST-USER -j CPLB');
+
+      const blocked = await reset('--force');
+      expect(blocked.code, blocked.stdout + blocked.stderr).toBe(1);
+      expect(blocked.stdout + blocked.stderr).toContain(
+        'still there after reset: the nat chain CPLB (iptables)',
+      );
+      expect(blocked.stdout).toContain(`${sshLine(victim)}removed the VIP ${bareVip()}/32 from eth1`);
+      // The holder goes after the others (the victim, with its stale VIP, counts as one too), so
+      // its VIP never hops to a host about to go too.
+      const removedAt = (h: string) => blocked.stdout.indexOf(`${sshLine(h)}removed /etc/cplb`);
+      for (const h of names().filter((n) => n !== holder && n !== victim)) {
+        expect(removedAt(h), h).toBeGreaterThan(-1);
+        expect(removedAt(h), h).toBeLessThan(removedAt(holder));
+      }
+
+      await sh(name, victim, 'iptables -t nat -F TEST-USER && iptables -t nat -X TEST-USER');
+      const { code, stdout, stderr } = await reset('--force');
+      expect(code, stdout + stderr).toBe(0);
+      expect(stdout).toContain(`${sshLine(victim)}removed the nat chain CPLB and its jumps`);
+      expect(await holders()).toEqual([]);
+      for (const h of names()) {
+        expect(await agentRunning(name, h, flavor), h).toBe(false);
+        const ka = keepaliveds.get(h);
+        if (ka) expect(await isKeepalived(name, h, ka), `${h}: keepalived ${ka}`).toBe(false);
+        expect(await sh(name, h, 'iptables-save -t nat')).not.toContain('CPLB');
+        expect(
+          await sh(
+            name,
+            h,
+            'ls -d /etc/cplb /usr/local/lib/cplb /run/cplb /etc/systemd/system/cplb-agent.service /etc/init.d/cplb-agent 2>/dev/null || true',
+          ),
+          h,
+        ).toBe('');
+      }
+      await reviveSupervision(name, victim, flavor); // the test's own drop-in (systemd)
+    });
+
+    it('a second reset finds nothing, and apply then deploys afresh', async () => {
+      const again = await reset('--force');
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      for (const h of names())
+        expect(again.stdout).toContain(`${sshLine(h)}nothing of cplb was installed here`);
+      const { res } = await apply();
+      expect(res.code, res.stdout + res.stderr).toBe(0);
+      await oneHolder();
+      const probes = await probeVip(lab, 6, 0);
+      expect(probes.filter((p) => p.error)).toEqual([]);
+    });
+  });
 }
