@@ -7,14 +7,16 @@
  *                          [--agent-reassert-ms N]   (diagnosis: the agent's periodic iptables check)
  *                          [--node-flags '--max-semi-space-size=2']   (bundle only)
  *                          [--agent-env 'MALLOC_ARENA_MAX=2']   (the agent's environment)
- *                          [--netns cplb-tbench-proxy]
+ *                          [--netns cplb-tbench-proxy] [--pin]
  *
  * Everything runs in a network namespace of its own (cplb-tbench-proxy, deleted after): 3 TLS
  * stand-ins (bench/upstream.ts), the real agent (its keepalived and iptables stay inside the
  * namespace), HAProxy, and the load generator (bench/proxy-load.ts), each a process of its own.
  * Each measure gives every target `seconds` in all, in interleaved slices. Targets: throughput and
  * rate >= 0.9x HAProxy's, p99 <= 1.2x HAProxy's, agent RSS <= 80 MB under load (sampled every
- * 100 ms). Root only.
+ * 100 ms). --pin gives the proxy under test a core of its own (the last) and everything else the
+ * others: latency then measures the proxy, not the scheduler; rate is then bound by the load side.
+ * Root only.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -61,6 +63,14 @@ const nodeFlags = arg('node-flags', '').split(' ').filter(Boolean);
 const agentEnv = arg('agent-env', '');
 /** Another name lets two runs (or two people) share the machine without killing each other's. */
 const netns = arg('netns', 'cplb-tbench-proxy');
+const pinned = process.argv.includes('--pin');
+const lastCpu = cpus().length - 1;
+/** With --pin: the proxies on the last core, the load generator and the stand-ins on the others. */
+function pin(pid: number | undefined, proxy: boolean): void {
+  if (!pinned || pid === undefined) return;
+  const list = proxy ? String(lastCpu) : lastCpu === 0 ? '0' : `0-${lastCpu - 1}`;
+  execFileSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' });
+}
 const HAPROXY = '/usr/sbin/haproxy';
 const UPSTREAM_PORTS = [17441, 17442, 17443];
 const PORTS: Record<TargetName, number> = { direct: UPSTREAM_PORTS[0]!, haproxy: 17450, agent: 6444 };
@@ -113,6 +123,7 @@ async function measure(
     undefined,
     true,
   );
+  pin(child.pid, false);
   const snap = (t: TargetName) => ({
     t: performance.now(),
     proxy: pids[t] ? cpuSeconds(pids[t]).self : 0,
@@ -190,7 +201,7 @@ async function main(): Promise<void> {
   try {
     const ns = cleanup.namespace(netns);
     const dir = cleanup.tempDir(`${netns}-`);
-    await startUpstreams(cleanup, ns, dir, UPSTREAM_PORTS);
+    for (const up of await startUpstreams(cleanup, ns, dir, UPSTREAM_PORTS)) pin(up.child.pid, false);
     writeFileSync(join(dir, 'haproxy.cfg'), haproxyConfig());
     const haproxy = cleanup.spawnIn(
       ns,
@@ -212,6 +223,8 @@ async function main(): Promise<void> {
       async () => (await queryStatus(join(dir, 'agent.sock'))).proxy.healthyUpstreams === 3,
       20_000,
     );
+    pin(haproxy.pid, true);
+    pin(agent.pid, true); // its keepalived and iptables children inherit the core
     await sleep(1500); // haproxy's first health checks
     const pids = { direct: undefined, haproxy: haproxy.pid, agent: agent.pid };
     const version = execFileSync(HAPROXY, ['-v'], { encoding: 'utf8' })
@@ -225,7 +238,9 @@ async function main(): Promise<void> {
       `agent: ${command.join(' ')}${reassertMs ? ` (iptables check every ${reassertMs} ms)` : ''}`,
       `       single JS thread (${threads(agent.pid!)} OS threads in all: libuv pool, V8 GC/compiler)`,
       `haproxy: ${version}, nbthread 1 (${threads(haproxy.pid!)} OS thread), mode tcp, roundrobin, no splice`,
-      `${cpus().length} cores shared by the load generator (1 node process), the proxy and the stand-ins; nothing pinned`,
+      pinned
+        ? `${cpus().length} cores: the proxies pinned to cpu ${lastCpu}, the load generator and the stand-ins to the others`
+        : `${cpus().length} cores shared by the load generator (1 node process), the proxy and the stand-ins; nothing pinned`,
       `machine before the run: ${backgroundBusy.toFixed(1)}% busy with other work, loadavg ${load0}`,
     ];
     const results = new Map<string, Sample[]>();
