@@ -1,10 +1,12 @@
 /**
  * apply wall times on lab hosts, measured as a user sees them (the built CLI, end to end).
  *
- *   npx tsx bench/apply.ts [--runs 5] [--sizes 3,30] [--modes dry-run,fresh,noop]
+ *   npx tsx bench/apply.ts [--runs 5] [--sizes 3,30] [--modes dry-run,fresh,noop,reset]
  *
  * Prints per size and mode the median, min and max wall time, and the ratio of the largest size to
- * the smallest (target for dry runs: 30 hosts under twice the 3-host time). Root only: it makes labs.
+ * the smallest (target for dry runs: 30 hosts under twice the 3-host time). `reset` times
+ * `cplbctl reset --force` on a deployed lab (each run deploys it again first, untimed). Root only: it
+ * makes labs.
  *
  * Beside the wall time, per run: the CPU the CLI used (its process, from this process's cutime) and
  * the CPU the lab hosts spent serving it (their sshd daemons with every reaped session, shell and
@@ -61,7 +63,7 @@ interface Sample {
   labCpuMs: number;
 }
 
-async function measure(lab: LabInfo, dryRun: boolean): Promise<Sample> {
+async function measure(lab: LabInfo, mode: string): Promise<Sample> {
   const daemons = await sshDaemons(lab);
   const [lab0, self0] = [sumCpu(daemons), cpuMs('self')!];
   const selfOwn = () => {
@@ -69,7 +71,7 @@ async function measure(lab: LabInfo, dryRun: boolean): Promise<Sample> {
     return (u.user + u.system) / 1000;
   };
   const own0 = selfOwn();
-  const wallMs = await applyOnce(lab, dryRun);
+  const wallMs = mode === 'reset' ? await resetOnce(lab) : await applyOnce(lab, mode === 'dry-run');
   await new Promise((r) => setTimeout(r, 300)); // let the daemons reap the last sessions
   // cutime/cstime of this process grew by the CLI child's CPU (this process's own CPU taken out).
   const clientCpuMs = cpuMs('self')! - self0 - (selfOwn() - own0);
@@ -77,9 +79,17 @@ async function measure(lab: LabInfo, dryRun: boolean): Promise<Sample> {
 }
 
 async function applyOnce(lab: LabInfo, dryRun: boolean): Promise<number> {
+  return cliOnce(lab, dryRun ? ['apply', '--dry-run'] : ['apply']);
+}
+
+async function resetOnce(lab: LabInfo): Promise<number> {
+  return cliOnce(lab, ['reset', '--force']);
+}
+
+async function cliOnce(lab: LabInfo, command: string[]): Promise<number> {
   const args = [
     'bin/cplbctl.js',
-    'apply',
+    ...command,
     '--known-hosts',
     lab.knownHosts,
     '-o',
@@ -87,7 +97,6 @@ async function applyOnce(lab: LabInfo, dryRun: boolean): Promise<number> {
     '--concurrency',
     '64',
   ];
-  if (dryRun) args.push('--dry-run');
   const t = performance.now();
   await run('node', [...args, lab.clusterFile], { maxBuffer: 256 << 20, timeout: 600_000 });
   return performance.now() - t;
@@ -111,6 +120,7 @@ const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
 };
+const label = (mode: string) => (mode === 'reset' ? 'reset' : `apply ${mode}`);
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
 
 const results = new Map<string, number>();
@@ -121,8 +131,8 @@ for (const size of sizes) {
       const samples: Sample[] = [];
       for (let i = 0; i < runs; i++) {
         if (mode === 'fresh') await wipe(lab);
-        if (mode === 'noop' && i === 0) await applyOnce(lab, false);
-        samples.push(await measure(lab, mode === 'dry-run'));
+        if ((mode === 'noop' && i === 0) || mode === 'reset') await applyOnce(lab, false);
+        samples.push(await measure(lab, mode));
       }
       const s = stats(samples.map((x) => x.wallMs));
       const client = stats(samples.map((x) => x.clientCpuMs)).median;
@@ -131,12 +141,12 @@ for (const size of sizes) {
       results.set(`${mode}:${size}:cli`, client);
       results.set(`${mode}:${size}:hosts`, hostsCpu);
       console.log(
-        `apply ${mode.padEnd(7)} ${String(size).padStart(3)} hosts: median ${fmt(s.median)}  min ${fmt(s.min)}  max ${fmt(s.max)}  (${runs} runs)` +
+        `${label(mode).padEnd(13)} ${String(size).padStart(3)} hosts: median ${fmt(s.median)}  min ${fmt(s.min)}  max ${fmt(s.max)}  (${runs} runs)` +
           `  | CPU: cplbctl ${fmt(client)}, lab hosts ${fmt(hostsCpu)} (${(hostsCpu / size).toFixed(0)} ms a host)`,
       );
     }
   } finally {
-    if (modes.includes('fresh') || modes.includes('noop')) await wipe(lab);
+    if (modes.some((m) => m !== 'dry-run')) await wipe(lab);
     await labDown(lab.name);
   }
 }
@@ -144,11 +154,11 @@ const [small, large] = [Math.min(...sizes), Math.max(...sizes)];
 if (small !== large)
   for (const mode of modes) {
     const ratio = results.get(`${mode}:${large}`)! / results.get(`${mode}:${small}`)!;
-    console.log(`apply ${mode}: ${large} hosts / ${small} hosts = ${ratio.toFixed(2)}x`);
+    console.log(`${label(mode)}: ${large} hosts / ${small} hosts = ${ratio.toFixed(2)}x`);
     // What one more host costs, apart from the wall time the shared cores decide.
     const perHost = (key: string) =>
       (results.get(`${mode}:${large}:${key}`)! - results.get(`${mode}:${small}:${key}`)!) / (large - small);
     console.log(
-      `apply ${mode}: each added host costs the CLI ${perHost('cli').toFixed(1)} ms of CPU and the hosts ${perHost('hosts').toFixed(1)} ms`,
+      `${label(mode)}: each added host costs the CLI ${perHost('cli').toFixed(1)} ms of CPU and the hosts ${perHost('hosts').toFixed(1)} ms`,
     );
   }
