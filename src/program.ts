@@ -22,6 +22,7 @@ Examples:
   cplbctl validate cluster.yaml          # check it offline: every problem, with line and column
   cplbctl validate k0sctl.yaml           # a k0sctl.yaml is read unchanged
   cplbctl apply cluster.yaml             # deploy, then prove one VIP holder
+  cplbctl reset --force cluster.yaml     # take it all off the controllers again
 
 Exit codes: 0 ok, 1 remote failure, 2 config or usage error, 3 verified and unhealthy, 130 cancelled.`,
     );
