@@ -39,6 +39,32 @@ export interface ApplyState {
   restarted: Set<string>;
 }
 
+/** A run's empty state: everything else is filled in by the phases as they go. */
+export function newApplyState(
+  cluster: Cluster,
+  ssh: SshSettings,
+  owner: LockOwner,
+  dryRun: boolean,
+  ttlSeconds: number,
+  agentSha256?: ApplyState['agentSha256'],
+): ApplyState {
+  return {
+    cluster,
+    ssh,
+    remotes: new Map(),
+    osFacts: new Map(),
+    netFacts: new Map(),
+    current: new Map(),
+    currentMeta: new Map(),
+    facts: new Map(),
+    lock: { owner, ttlSeconds, held: new Set() },
+    agentSha256,
+    dryRun,
+    written: new Map(cluster.controllers.map((h) => [h.name, new Set<string>()])),
+    restarted: new Set(),
+  };
+}
+
 export function remoteOf(state: ApplyState, host: Host): Remote {
   const remote = state.remotes.get(host.name);
   if (!remote) throw new Error(`no connection to ${host.name}`);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { applyPhases } from '../apply/phases.js';
-import type { ApplyState } from '../apply/state.js';
+import { newApplyState } from '../apply/state.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadCluster } from '../config/load.js';
 import { DEFAULT_LOCK_TTL_SECONDS } from '../lock/host-lock.js';
@@ -35,25 +35,14 @@ Exit codes: 0 done and verified, 1 a host failed, 2 bad config or the hosts do n
     const { cluster, warnings } = loadCluster(file);
     for (const w of warnings) process.stderr.write(formatDiagnostic(w) + '\n');
     const { reporters, format } = reportersOf(opts, 'apply');
-    const state: ApplyState = {
+    const state = newApplyState(
       cluster,
-      ssh: sshSettingsOf(opts),
-      remotes: new Map(),
-      osFacts: new Map(),
-      netFacts: new Map(),
-      current: new Map(),
-      currentMeta: new Map(),
-      facts: new Map(),
-      lock: {
-        owner: lockOwner(opts.dryRun ? 'apply --dry-run' : 'apply'),
-        ttlSeconds: DEFAULT_LOCK_TTL_SECONDS,
-        held: new Set(),
-      },
-      agentSha256: await localAgentSha256(),
-      dryRun: opts.dryRun,
-      written: new Map(cluster.controllers.map((h) => [h.name, new Set<string>()])),
-      restarted: new Set(),
-    };
+      sshSettingsOf(opts),
+      lockOwner(opts.dryRun ? 'apply --dry-run' : 'apply'),
+      opts.dryRun,
+      DEFAULT_LOCK_TTL_SECONDS,
+      await localAgentSha256(),
+    );
     await runInterruptible({
       phases: applyPhases,
       hosts: cluster.controllers,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resetPhases } from '../apply/reset-phases.js';
-import type { ApplyState } from '../apply/state.js';
+import { newApplyState } from '../apply/state.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadCluster } from '../config/load.js';
 import { CplbError } from '../errors.js';
@@ -48,24 +48,13 @@ Exit codes: 0 removed, 1 a host failed or kept something, 2 bad config or usage 
         hint: 'add --force to do it, or --dry-run to see what it would remove',
       });
     const { reporters } = reportersOf(opts, 'reset');
-    const state: ApplyState = {
+    const state = newApplyState(
       cluster,
-      ssh: sshSettingsOf(opts),
-      remotes: new Map(),
-      osFacts: new Map(),
-      netFacts: new Map(),
-      current: new Map(),
-      currentMeta: new Map(),
-      facts: new Map(),
-      lock: {
-        owner: lockOwner(opts.dryRun ? 'reset --dry-run' : 'reset'),
-        ttlSeconds: DEFAULT_LOCK_TTL_SECONDS,
-        held: new Set(),
-      },
-      dryRun: opts.dryRun,
-      written: new Map(),
-      restarted: new Set(),
-    };
+      sshSettingsOf(opts),
+      lockOwner(opts.dryRun ? 'reset --dry-run' : 'reset'),
+      opts.dryRun,
+      DEFAULT_LOCK_TTL_SECONDS,
+    );
     await runInterruptible({
       phases: resetPhases,
       hosts: cluster.controllers,

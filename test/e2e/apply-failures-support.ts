@@ -1,6 +1,6 @@
 /** Helpers for apply-failures.test.ts: apply state as the CLI builds it, lock probes, session kills. */
 import { localAgentSha256 } from '../../src/apply/agent-artifacts.js';
-import type { ApplyState } from '../../src/apply/state.js';
+import { newApplyState, type ApplyState } from '../../src/apply/state.js';
 import { lockOwner } from '../../src/commands/run-options.js';
 import type { Cluster } from '../../src/config/types.js';
 import { labExec } from '../../src/lab/index.js';
@@ -12,21 +12,14 @@ export async function applyState(
   knownHosts: string,
   ttlSeconds: number,
 ): Promise<ApplyState> {
-  return {
+  return newApplyState(
     cluster,
-    ssh: { knownHostsFiles: [knownHosts], connectTimeoutMs: 5000, commandTimeoutMs: 3000 },
-    remotes: new Map(),
-    osFacts: new Map(),
-    netFacts: new Map(),
-    current: new Map(),
-    currentMeta: new Map(),
-    facts: new Map(),
-    lock: { owner: lockOwner('apply --dry-run'), ttlSeconds, held: new Set() },
-    agentSha256: await localAgentSha256(),
-    dryRun: true,
-    written: new Map(cluster.controllers.map((h) => [h.name, new Set<string>()])),
-    restarted: new Set(),
-  };
+    { knownHostsFiles: [knownHosts], connectTimeoutMs: 5000, commandTimeoutMs: 3000 },
+    lockOwner('apply --dry-run'),
+    true,
+    ttlSeconds,
+    await localAgentSha256(),
+  );
 }
 
 /** The lock's owner file on a lab host; null when no lock is there. */
