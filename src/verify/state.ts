@@ -4,7 +4,7 @@
  * report instead of the end of the run.
  */
 import pLimit from 'p-limit';
-import type { ApplyState, SshSettings } from '../apply/state.js';
+import { newApplyState, type ApplyState, type SshSettings } from '../apply/state.js';
 import type { Cluster, Host } from '../config/types.js';
 import { DEFAULT_LOCK_TTL_SECONDS, type LockOwner } from '../lock/host-lock.js';
 import { HostsFailedError, messageOf } from '../pipeline/errors.js';
@@ -46,18 +46,7 @@ export function newInspectState(
   options: InspectOptions = { localProbe: false },
 ): InspectState {
   return {
-    cluster,
-    ssh,
-    remotes: new Map(),
-    osFacts: new Map(),
-    netFacts: new Map(),
-    facts: new Map(),
-    current: new Map(),
-    currentMeta: new Map(),
-    lock: { owner, ttlSeconds: DEFAULT_LOCK_TTL_SECONDS, held: new Set() },
-    dryRun: false,
-    written: new Map(),
-    restarted: new Set(),
+    ...newApplyState(cluster, ssh, owner, false, DEFAULT_LOCK_TTL_SECONDS),
     unreachable: new Map(),
     hostErrors: new Map(),
     snapshots: new Map(),
