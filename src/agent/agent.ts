@@ -14,7 +14,6 @@ import { TcpProxy } from './proxy.js';
 import { StatusFile, StatusServer, type AgentStatus } from './status.js';
 import { nodeHealth, TrackFile, TRACK_FAULT, TRACK_OK, type NodeHealth } from './trackfile.js';
 import { forgetNeighbour, heldVips, vipsToForget, VrrpStates } from './vrrp.js';
-import { watchFiles } from './watch.js';
 
 export class Agent {
   private config: AgentConfig;
@@ -36,7 +35,6 @@ export class Agent {
   private health: NodeHealth = { ok: false, reason: 'starting' };
   private foreign: ForeignProcess[] = [];
   private tick: NodeJS.Timeout | undefined;
-  private unwatch: () => void = () => undefined;
   private reloading: Promise<void> = Promise.resolve();
   private stopped = false;
 
@@ -124,7 +122,6 @@ export class Agent {
         .catch((err) => this.log.error('metrics disabled', { error: errorText(err) }));
     }
     this.tick = setInterval(() => void this.periodic(), c.iptables.reassertIntervalMs);
-    this.unwatch = watchFiles([this.configPath, c.keepalived.configPath], () => void this.reload(), this.log);
     await this.checker.firstRound();
     await this.updateHealth();
     await this.statusFile.write();
@@ -138,7 +135,6 @@ export class Agent {
     clearInterval(this.statusTick);
     // First: a reader must not take the VIP-holding status of a stopping agent for the truth.
     await this.statusFile.remove();
-    this.unwatch();
     this.checker.stop();
     // keepalived first: its priority-0 adverts hand the VIP over before the rules and proxy go.
     await this.keepalived.stop();
@@ -152,7 +148,11 @@ export class Agent {
     this.log.info('agent stopped');
   }
 
-  /** Re-reads agent.json and keepalived.conf; applies what changed (SIGHUP or a file change). */
+  /**
+   * Re-reads agent.json and keepalived.conf; applies what changed. Only on SIGHUP (the service's
+   * reload): apply stages files on every host and then reloads them in its own order, so a file that
+   * appears must not take effect by itself.
+   */
   reload(): Promise<void> {
     this.reloading = this.reloading
       .then(() => this.doReload())

@@ -128,7 +128,10 @@ export function renderKeepalivedConf(input: KeepalivedConfInput): string {
   ];
   if (input.vrrpVersion === 3) global.push('vrrp_version 3');
   const sections: string[][] = [
-    [MANAGED_HEADER, '# The cplb agent runs keepalived with this file and reloads it on change.'],
+    [
+      MANAGED_HEADER,
+      '# The cplb agent runs keepalived with this file and reloads it when apply says so (SIGHUP).',
+    ],
     block('global_defs', global),
     [
       '# The agent writes 0 (healthy) or 1 (unhealthy: give up the VIP) into this file.',

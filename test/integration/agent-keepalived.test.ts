@@ -399,7 +399,7 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     );
   });
 
-  it('applies a changed agent.json and keepalived.conf without a restart, and refuses a broken one', async () => {
+  it('applies a changed agent.json and keepalived.conf on SIGHUP only, without a restart, and refuses a broken one', async () => {
     const before = await status('a');
     const replace = (file: string, text: string) => {
       // As the planner does it: a temp file renamed over the old one.
@@ -412,15 +412,23 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
       { address: ADDR.b, port: 7443 },
     ];
     replace(join(nodeDir('a'), 'agent.json'), agentJson('a', ups));
+    const conf = join(nodeDir('a'), 'keepalived.conf');
+    replace(conf, keepalivedConf('a').replace('advert_int 1', 'advert_int 1\n  # reloaded'));
+    // A file renamed into place is staged, not applied: apply switches every host first, then reloads
+    // in its own order. Five times the old watch's 200 ms debounce, and still the old settings.
+    await new Promise((r) => setTimeout(r, 1000));
+    const staged = await status('a');
+    expect(staged.agent.configHash).toBe(before.agent.configHash);
+    expect(staged.agent.keepalivedConfigHash).toBe(before.agent.keepalivedConfigHash);
+    expect(staged.proxy.upstreams).toHaveLength(before.proxy.upstreams.length);
+    agents.a!.kill('SIGHUP');
     await waitFor('3 upstreams on A', async () => (await status('a')).proxy.upstreams.length === 3, 5000);
     const mid = await status('a');
     expect(mid.agent.configHash).not.toBe(before.agent.configHash);
     expect(mid.agent.pid).toBe(before.agent.pid);
-    const conf = join(nodeDir('a'), 'keepalived.conf');
-    replace(conf, keepalivedConf('a').replace('advert_int 1', 'advert_int 1\n  # reloaded'));
     await waitFor(
       'keepalived reloaded',
-      async () => (await status('a')).agent.keepalivedConfigHash !== mid.agent.keepalivedConfigHash,
+      async () => (await status('a')).agent.keepalivedConfigHash !== before.agent.keepalivedConfigHash,
       5000,
     );
     await waitFor(
@@ -429,6 +437,7 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
       2000,
     );
     replace(conf, 'vrrp_instance broken {\n  virtual_router_id 300\n}\n');
+    agents.a!.kill('SIGHUP');
     await waitFor(
       'broken config rejected',
       () => readFileSync(join(dir, 'a-agent.log'), 'utf8').includes('keepalived config rejected'),
