@@ -22,5 +22,6 @@ export const diffPhase: Phase<ApplyState, Host> = {
     }
     if (diff.changedHosts.length === 0)
       ctx.log.info('every host is up to date: nothing to write, start or reload');
+    else ctx.log.info(`rollout: ${diff.rollout.mode}, ${diff.rollout.reason}`);
   },
 };

@@ -1,10 +1,11 @@
 import type { ApplyState } from '../src/apply/state.js';
 import { diffOf, hostPlanOf, remoteOf } from '../src/apply/state.js';
+import { switchScript, takeStaged } from '../src/apply/staging.js';
 import type { Host } from '../src/config/types.js';
 import { forEachHost, type HostContext, type Phase } from '../src/pipeline/index.js';
 import type { ServiceAction } from '../src/plan/diff.js';
 
-/** What the host needs now that the files are written: only what changed is started or reloaded. */
+/** What the host needs once its files are switched in: only what changed is started or reloaded. */
 export function actionFor(state: ApplyState, host: Host): ServiceAction {
   if (state.dryRun) return diffOf(state, host).action;
   const hp = hostPlanOf(state, host);
@@ -13,48 +14,93 @@ export function actionFor(state: ApplyState, host: Host): ServiceAction {
   const agentOrService =
     hp.files.some((f) => f.artifact && written.has(f.path)) || written.has(hp.service.definitionPath);
   if (agentOrService) return 'restart';
+  if (state.reloadedTogether.has(host.name)) return 'none';
   if (hp.files.some((f) => f.content !== undefined && written.has(f.path))) return 'reload';
   return 'none';
 }
 
-async function act(host: Host, ctx: HostContext<ApplyState, Host>): Promise<void> {
+/** The service definition changed, or the service was never installed: install before starting. */
+function needsInstall(state: ApplyState, host: Host): boolean {
+  const hp = hostPlanOf(state, host);
+  if (hp.init === 'none') return false;
+  return diffOf(state, host).install || state.written.get(host.name)?.has(hp.service.definitionPath) === true;
+}
+
+const done = { start: 'started', restart: 'restarted', reload: 'reloaded' } as const;
+
+/** Switches in everything still staged on the host, installs the service if needed, then acts. */
+async function switchAndAct(host: Host, ctx: HostContext<ApplyState, Host>): Promise<void> {
   const action = actionFor(ctx.state, host);
-  if (action === 'none') return;
+  const install = needsInstall(ctx.state, host);
   if (ctx.dryRun) {
-    ctx.log.info(`would ${action} cplb-agent`);
+    if (install) ctx.log.info(`would install the ${hostPlanOf(ctx.state, host).init} service cplb-agent`);
+    if (action !== 'none') ctx.log.info(`would ${action} cplb-agent`);
     return;
   }
+  const files = takeStaged(ctx.state, host);
+  if (action === 'none' && files.length === 0) return;
   const hp = hostPlanOf(ctx.state, host);
-  await remoteOf(ctx.state, host).exec(hp.service.commands[action], { timeoutMs: 60_000 });
+  const steps = [switchScript(files)];
+  if (install) steps.push(hp.service.commands.install);
+  if (action !== 'none') steps.push(hp.service.commands[action]);
+  await remoteOf(ctx.state, host).exec(steps.join(' &&\n'), { timeoutMs: 60_000 });
+  if (action !== 'none') ctx.state.restarted.add(host.name);
+  if (files.length) ctx.log.info(`switched in ${files.map((f) => f.path).join(', ')}`);
+  if (action !== 'none') ctx.log.info(`${done[action]} cplb-agent`);
+}
+
+/**
+ * A `together` rollout: every host whose agent runs switches its configuration in and reloads at
+ * once, so no host is on the old VRRP settings while another is on the new. An agent build or
+ * service change still waits for the rolling pass.
+ */
+async function switchTogether(host: Host, ctx: HostContext<ApplyState, Host>): Promise<void> {
+  const hp = hostPlanOf(ctx.state, host);
+  const config = new Set(
+    hp.files
+      .filter((f) => f.content !== undefined && f.path !== hp.service.definitionPath)
+      .map((f) => f.path),
+  );
+  const files = takeStaged(ctx.state, host, (p) => config.has(p));
+  if (files.length === 0) return;
+  await remoteOf(ctx.state, host).exec(`${switchScript(files)} &&\n${hp.service.commands.reload}`, {
+    timeoutMs: 60_000,
+  });
+  ctx.state.reloadedTogether.add(host.name);
   ctx.state.restarted.add(host.name);
   ctx.log.info(
-    `${action === 'start' ? 'started' : action === 'restart' ? 'restarted' : 'reloaded'} cplb-agent`,
+    `switched in ${files.map((f) => f.path).join(', ')} and reloaded cplb-agent with every other host`,
   );
 }
 
 /**
- * Hosts that hold no VIP go first, all at once; VIP holders go last, one at a time, so a VIP
- * moves at most once and never to a host still on the old configuration.
+ * Runs only once every host has everything staged (the phases before it fail the run otherwise).
+ * The plan's rollout says how: `together` first switches every running host's configuration at
+ * once; then, rolling, hosts that hold no VIP go all at once and VIP holders last, one at a time, so
+ * a VIP moves at most once and never to a host still on the old configuration.
  */
 export const startServicesPhase: Phase<ApplyState, Host> = {
-  title: 'Start or reload services',
+  title: 'Switch in and start or reload',
   async run(ctx) {
     const plan = ctx.state.plan!;
     const holds = new Set(plan.hosts.filter((h) => h.vipsHeld.length > 0).map((h) => h.host));
     const hosts = ctx.state.cluster.controllers;
+    const rollout = ctx.state.diff!.rollout;
+    if (rollout.mode === 'together' && !ctx.dryRun) {
+      ctx.log.info(`switching every host at once: ${rollout.reason}`);
+      const running = hosts.filter((h) => hostPlanOf(ctx.state, h).agentRunning === true);
+      await forEachHost(ctx, running, switchTogether, { concurrency: running.length || 1 });
+    }
     await forEachHost(
       ctx,
       hosts.filter((h) => !holds.has(h.name)),
-      act,
+      switchAndAct,
     );
     await forEachHost(
       ctx,
       plan.reloadOrder.filter((n) => holds.has(n)).map((n) => hosts.find((h) => h.name === n)!),
-      act,
-      {
-        concurrency: 1,
-        failFast: true,
-      },
+      switchAndAct,
+      { concurrency: 1, failFast: true },
     );
   },
   async dryRun(ctx) {

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { AGENT_ARTIFACTS, agentDistDir } from '../src/apply/agent-artifacts.js';
-import { writeHashStampScript } from '../src/apply/current-files.js';
 import type { ApplyState } from '../src/apply/state.js';
 import { diffOf, hostPlanOf, remoteOf } from '../src/apply/state.js';
+import { discardStaged, markStaged, stagedPath } from '../src/apply/staging.js';
 import type { Host } from '../src/config/types.js';
 import { CplbError } from '../src/errors.js';
 import { perHost } from '../src/pipeline/index.js';
@@ -46,7 +46,10 @@ function readArtifact(kind: 'agent-sea' | 'agent-js'): Promise<Artifact> {
   return p;
 }
 
-/** The agent build the plan chose for the host; skipped when the host's copy has the same sha256. */
+/**
+ * Stages the agent build the plan chose beside its target (Start services switches it in); skipped
+ * when the host's copy has the same sha256.
+ */
 export const uploadAgentPhase = perHost<ApplyState, Host>({
   title: 'Upload the node agent',
   hosts: (ctx) =>
@@ -63,24 +66,22 @@ export const uploadAgentPhase = perHost<ApplyState, Host>({
     const file = hp.files.find((f) => f.artifact)!;
     const art = await readArtifact(file.artifact!);
     const remote = remoteOf(ctx.state, host);
-    const res = await remote.upload(file.path, art.data, {
+    const res = await remote.upload(stagedPath(file.path), art.data, {
       mode: file.mode,
       owner: 'root',
       group: 'root',
       gzipped: art.gzipped,
     });
-    if (res.changed) ctx.state.written.get(host.name)!.add(file.path);
-    await remote.exec(writeHashStampScript(file.path, res.sha256), { timeoutMs: 15_000 });
+    markStaged(ctx.state, host, { path: file.path, stampSha256: res.sha256 });
     const why =
       hp.packaging === 'sea'
         ? 'single executable, linux x86_64'
         : `JS bundle on the host's node ${ctx.state.facts.get(host.name)?.node?.version ?? ''}`.trim();
     ctx.log.info(
-      res.changed
-        ? `uploaded the agent (${why}, ${(art.data.length / 1e6).toFixed(1)} MB) to ${file.path}`
-        : 'the agent is current',
+      `${res.changed ? 'uploaded' : 'found'} the agent (${why}, ${(art.data.length / 1e6).toFixed(1)} MB) staged for ${file.path}`,
     );
   },
+  cleanup: (host, ctx) => discardStaged(ctx.state, host),
 });
 
 function agentPath(state: ApplyState, host: Host): string {

@@ -1,5 +1,6 @@
 import type { ApplyState } from '../src/apply/state.js';
 import { hostPlanOf, remoteOf } from '../src/apply/state.js';
+import { discardStaged, markStaged, stagedPath } from '../src/apply/staging.js';
 import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
 import type { FileMeta } from '../src/apply/current-files.js';
@@ -8,15 +9,17 @@ import { metadataMatches } from '../src/ssh/commands.js';
 import { shq } from '../src/ssh/quote.js';
 
 /**
- * Writes the service definition, agent.json and keepalived.conf, each atomically (temp file,
- * mode, rename), secrets at 0600. A file whose content, mode and owner already match is not touched.
+ * Stages the service definition, agent.json and keepalived.conf beside their targets (each written
+ * atomically and checked, secrets at 0600). Nothing takes effect here: Start services switches them
+ * in once every host has staged everything. A file whose content, mode and owner already match is
+ * not touched.
  */
 export const writeConfigPhase = perHost<ApplyState, Host>({
-  title: 'Write configuration',
+  title: 'Stage configuration',
   async dryRun(host, ctx) {
     const changes = ctx.state.diff!.hosts.find((h) => h.host === host.name)!.files.slice(1);
     for (const f of changes)
-      if (f.change !== 'unchanged') ctx.log.debug(`would write ${f.path} (${f.change})`);
+      if (f.change !== 'unchanged') ctx.log.debug(`would stage ${f.path} (${f.change})`);
   },
   async run(host, ctx) {
     const hp = hostPlanOf(ctx.state, host);
@@ -37,17 +40,17 @@ export const writeConfigPhase = perHost<ApplyState, Host>({
         metadataMatches(m, { mode: f.mode, owner: f.owner, group: f.group })
       );
     };
-    const written = ctx.state.written.get(host.name)!;
-    const results = await Promise.all(
-      hp.files
-        .filter((f) => f.content !== undefined && !isCurrent(f))
-        .map(async (f) => ({
-          f,
-          res: await remote.upload(f.path, f.content!, { mode: f.mode, owner: f.owner, group: f.group }),
-        })),
+    const changing = hp.files.filter((f) => f.content !== undefined && !isCurrent(f));
+    await Promise.all(
+      changing.map((f) =>
+        remote.upload(stagedPath(f.path), f.content!, { mode: f.mode, owner: f.owner, group: f.group }),
+      ),
     );
-    for (const { f, res } of results) if (res.changed) written.add(f.path);
-    const changed = results.filter((r) => r.res.changed).map((r) => r.f.path);
-    ctx.log.info(changed.length ? `wrote ${changed.join(', ')}` : 'configuration is current');
+    // Staged whether or not this upload wrote it: a staged copy left by a cut run counts too.
+    for (const f of changing) markStaged(ctx.state, host, { path: f.path });
+    ctx.log.info(
+      changing.length ? `staged ${changing.map((f) => f.path).join(', ')}` : 'configuration is current',
+    );
   },
+  cleanup: (host, ctx) => discardStaged(ctx.state, host),
 });

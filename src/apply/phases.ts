@@ -7,7 +7,6 @@ import { connectPhase } from '../../phases/connect.js';
 import { detectOsPhase } from '../../phases/detect-os.js';
 import { diffPhase } from '../../phases/diff.js';
 import { disconnectPhase } from '../../phases/disconnect.js';
-import { installServicePhase } from '../../phases/install-service.js';
 import { prepareHostsPhase } from '../../phases/prepare-hosts.js';
 import { startServicesPhase } from '../../phases/start-services.js';
 import { uploadAgentPhase } from '../../phases/upload-agent.js';
@@ -34,7 +33,6 @@ export const applyPhases: readonly ApplyPhase[] = [
   prepareHostsPhase,
   uploadAgentPhase,
   writeConfigPhase,
-  installServicePhase,
   startServicesPhase,
   verifyVipPhase,
   releaseLockPhase,

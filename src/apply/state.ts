@@ -14,6 +14,12 @@ export interface SshSettings {
   commandTimeoutMs?: number;
 }
 
+/** A file staged beside its target; for an agent build, the sha256 its hash stamp records. */
+export interface StagedFile {
+  path: string;
+  stampSha256?: string;
+}
+
 export interface ApplyState {
   cluster: Cluster;
   ssh: SshSettings;
@@ -33,8 +39,12 @@ export interface ApplyState {
   currentMeta: Map<string, Map<string, FileMeta>>;
   diff?: PlanDiff;
   dryRun: boolean;
-  /** Paths each host actually got written this run (upload skipped unchanged ones). */
+  /** Paths that change on each host this run (staged, then switched in by Start services). */
   written: Map<string, Set<string>>;
+  /** Per host, files staged and not yet switched in (see staging.ts), by target path. */
+  staged: Map<string, Map<string, StagedFile>>;
+  /** Hosts that reloaded with every other host at once (a `together` rollout). */
+  reloadedTogether: Set<string>;
   /** Hosts whose agent was started, restarted or reloaded this run. */
   restarted: Set<string>;
 }
@@ -61,6 +71,8 @@ export function newApplyState(
     agentSha256,
     dryRun,
     written: new Map(cluster.controllers.map((h) => [h.name, new Set<string>()])),
+    staged: new Map(),
+    reloadedTogether: new Set(),
     restarted: new Set(),
   };
 }

@@ -4,6 +4,7 @@
  */
 import { createTwoFilesPatch } from 'diff';
 import type { HostPlan, Plan, PlannedFile } from './plan.js';
+import { planRollout, type Rollout } from './rollout.js';
 
 /** Per host, per path: the file's current text (the sha256 hex for agent builds), null when absent. */
 export type CurrentFiles = Map<string, Map<string, string | null>>;
@@ -30,6 +31,8 @@ export interface PlanDiff {
   hosts: HostDiff[];
   /** Hosts with any change or service action. */
   changedHosts: string[];
+  /** How the staged files are switched in and the agents reloaded (see rollout.ts). */
+  rollout: Rollout;
 }
 
 export const REDACTED = '[REDACTED]';
@@ -101,5 +104,5 @@ export function diffPlan(plan: Plan, currentFiles: CurrentFiles): PlanDiff {
   const changedHosts = hosts
     .filter((h) => h.action !== 'none' || h.files.some((f) => f.change !== 'unchanged'))
     .map((h) => h.host);
-  return { hosts, changedHosts };
+  return { hosts, changedHosts, rollout: planRollout(plan, currentFiles) };
 }

@@ -141,7 +141,7 @@ export function defineApplySuite(opts: ApplySuiteOptions): void {
         res.stdout.match(/no file changes; service cplb-agent: no action — nothing changed/g),
       ).toHaveLength(3);
       expect(res.stdout).toContain('every host is up to date: nothing to write, start or reload');
-      expect(res.stdout).not.toMatch(/uploaded|wrote |installed|started|restarted|reloaded/);
+      expect(res.stdout).not.toMatch(/uploaded|staged|switched|installed|started|restarted|reloaded/);
       const after = await Promise.all(names().map((h) => hostFingerprint(name, h)));
       after.forEach((a, i) => {
         expect(a.changed, names()[i]).toEqual([]);
@@ -279,7 +279,7 @@ export function defineApplySuite(opts: ApplySuiteOptions): void {
       const line = (h: string) =>
         `[ssh] ${hosts.find((x) => x.name === h)!.address}:${hosts.find((x) => x.name === h)!.sshPort}: `;
       for (const h of [stopped, killed]) expect(res.stdout).toContain(`${line(h)}started cplb-agent`);
-      expect(res.stdout).toContain(`${line(survivor)}wrote /etc/cplb/keepalived.conf`);
+      expect(res.stdout).toContain(`${line(survivor)}switched in /etc/cplb/keepalived.conf`);
       for (const h of names()) {
         expect(await agentRunning(name, h, flavor), h).toBe(true);
         const s = await agentStatus(name, h);
