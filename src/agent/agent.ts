@@ -232,6 +232,8 @@ export class Agent {
     this.iptables.setRules(c.proxy.enabled ? redirectRules(c.vips, c.proxy.bindPort) : []);
     try {
       await this.iptables.assert(force);
+      // Only once the rules send clients to the new port may a port the proxy left stop accepting.
+      this.proxy.closeRetired();
     } catch (err) {
       this.log.error('iptables rules not in place', { error: errorText(err) });
     }

@@ -122,6 +122,8 @@ export class TcpProxy {
     private readonly opts: ProxyOptions,
   ) {}
 
+  private retired: net.Server[] = [];
+
   get listening(): boolean {
     return this.server?.listening === true;
   }
@@ -139,9 +141,17 @@ export class TcpProxy {
     this.pool = pool;
   }
 
+  /**
+   * Listens on port/host. Moving to another port keeps the old listener accepting (retired) until
+   * closeRetired(): the nat rule still sends clients there until the agent has moved it too.
+   */
   async listen(port: number, host: string): Promise<void> {
     if (this.server && this.boundTo?.host === host && this.boundTo.port === port) return;
-    await this.closeListener();
+    if (this.server && this.boundTo?.port !== port) {
+      this.retired.push(this.server);
+      this.server = undefined;
+      this.boundTo = undefined;
+    } else await this.closeListener();
     const options = {
       allowHalfOpen: true,
       pauseOnConnect: true,
@@ -167,8 +177,14 @@ export class TcpProxy {
     this.opts.log.info('proxy listening', { address: host, port: addr.port });
   }
 
+  /** Stops accepting on the ports listen() moved away from; their open connections run on. */
+  closeRetired(): void {
+    for (const server of this.retired.splice(0)) server.close();
+  }
+
   /** Stops accepting; with `destroy` also cuts open connections (agent shutdown). */
   async close(destroy = true): Promise<void> {
+    this.closeRetired();
     await this.closeListener();
     if (destroy) for (const socket of this.open) socket.destroy();
   }

@@ -232,3 +232,23 @@ describe('TcpProxy data path', () => {
     expect(await oldConn).toBe('old\nEND A 3');
   });
 });
+
+describe('TcpProxy moving its port', () => {
+  it('keeps accepting on the old port until told the redirect has moved, then refuses there', async () => {
+    const echo = await echoServer('A');
+    const pool = poolOf([echo.port]);
+    pool.upstreams[0]!.health.record(true);
+    const { proxy, port: oldPort } = await proxyFor(pool);
+    const spare = net.createServer();
+    await new Promise<void>((r) => spare.listen(0, '127.0.0.1', r));
+    const newPort = (spare.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => spare.close(() => r()));
+    await proxy.listen(newPort, '127.0.0.1');
+    // The nat rule still points at the old port until the agent re-asserts it: keep serving there.
+    expect(await halfCloseExchange(oldPort, 'in between')).toBe('in between\nEND A 10');
+    expect(await halfCloseExchange(newPort, 'new')).toBe('new\nEND A 3');
+    proxy.closeRetired();
+    await expect(halfCloseExchange(oldPort, 'after')).rejects.toThrow(/ECONNREFUSED/);
+    expect(proxy.address?.port).toBe(newPort);
+  });
+});
