@@ -81,11 +81,15 @@ export function planRollout(
     const before = current.get(host.host)?.get(KEEPALIVED_CONF);
     if (!conf?.content || !before) continue;
     const [change] = identityChanges(before, conf.content);
-    if (change)
-      return {
-        mode: 'together',
-        reason: `${change.instance}: ${change.keys.join(', ')} changes; hosts on old and new settings would each hold the VIP, so every host switches and reloads at once`,
-      };
+    if (!change) continue;
+    // keepalived takes a new router ID for a new router: it drops the old one's VIPs and elects afresh.
+    const reelect = change.keys.includes('virtual_router_id')
+      ? '; keepalived elects the VIP afresh under a new router ID (no holder for up to one master-down interval; clients that know its MAC are still served)'
+      : '';
+    return {
+      mode: 'together',
+      reason: `${change.instance}: ${change.keys.join(', ')} changes; hosts on old and new settings would each hold the VIP, so every host switches and reloads at once${reelect}`,
+    };
   }
   return {
     mode: 'rolling',

@@ -63,6 +63,10 @@ export interface HolderReport {
   samples: number;
   /** Samples whose holder count was not allowed, with who held the VIP then. */
   bad: { at: number; holders: string[] }[];
+  /** When (ms from the start) a sample saw no holder at all. */
+  empty: number[];
+  /** How many samples saw exactly one holder. */
+  single: number;
   last: string[];
 }
 
@@ -84,7 +88,7 @@ export function holderSampler(
   opts: { everyMs?: number; allowed?: (count: number) => boolean } = {},
 ): { stop(): Promise<HolderReport> } {
   const allowed = opts.allowed ?? ((n) => n === 1);
-  const report: HolderReport = { samples: 0, bad: [], last: [] };
+  const report: HolderReport = { samples: 0, bad: [], empty: [], single: 0, last: [] };
   const t0 = Date.now();
   let running = true;
   const loop = (async () => {
@@ -94,6 +98,8 @@ export function holderSampler(
       report.samples++;
       report.last = holders;
       if (!allowed(holders.length)) report.bad.push({ at: started - t0, holders });
+      if (holders.length === 0) report.empty.push(started - t0);
+      if (holders.length === 1) report.single++;
       await sleep(Math.max(0, (opts.everyMs ?? 100) - (Date.now() - started)));
     }
   })();
