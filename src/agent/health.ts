@@ -18,8 +18,8 @@ export class HealthState {
   lastCheckAt: number | undefined;
   /**
    * Why "healthy" says less than usual (an anonymous 401: readiness unknown). Set by an up answer
-   * with a note, cleared only by an up answer without one: a failure in between does not clear it,
-   * so a flaky network does not log the note again on every recovery.
+   * with a note, cleared by an up answer without one or by going down: a failure that does not take
+   * the upstream down leaves it, so a flaky network does not log the note again on every recovery.
    */
   note: string | undefined;
 
@@ -52,6 +52,8 @@ export class HealthState {
         (this.status === 'healthy' && this.consecutiveFailures >= this.fallCount)
       ) {
         this.status = 'unhealthy';
+        // A down upstream is explained by lastError; a note about how it was up would mislead.
+        this.note = undefined;
       }
     }
     return this.status !== before;

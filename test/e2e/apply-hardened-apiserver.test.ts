@@ -126,5 +126,6 @@ describe('apply with API servers that refuse anonymous requests', () => {
     expect(ups.map((u) => u.lastError)).toEqual(
       ups.map(() => 'HTTP 401: the health check credentials were refused'),
     );
+    expect(ups.map((u) => u.note)).toEqual(ups.map(() => undefined));
   }, 300_000);
 });
