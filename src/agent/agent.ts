@@ -51,10 +51,13 @@ export class Agent {
     const hLog = log.child({ component: 'health' });
     this.checker = new HealthChecker(c.proxy.healthCheck, (u) => {
       const up = u as Upstream;
+      // Called on a change of status or of its note, so an API server that refuses anonymous checks
+      // is logged once, not every second.
       hLog.info('upstream health changed', {
         upstream: up.id,
         health: up.health.status,
         error: up.health.lastError,
+        note: up.health.note,
       });
       void this.updateHealth();
     });

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { isUrlPath } from '../config/url-path.js';
 
 export const AGENT_CONFIG_PATH = '/etc/cplb/agent.json';
 export const AGENT_SCHEMA_VERSION = 1;
@@ -28,16 +29,26 @@ const positiveMs = z.number().int().min(1);
 const absPath = z.string().regex(/^\//, { error: 'must be an absolute path' });
 const ipAddress = z.string().refine((s) => isIP(s) !== 0, { error: 'must be an IP address' });
 
-const healthCheckSchema = z.strictObject({
-  path: z
-    .string()
-    .regex(/^\/\S*$/)
-    .default('/readyz'),
-  intervalMs: positiveMs.default(1000),
-  timeoutMs: positiveMs.default(1000),
-  fallCount: z.number().int().min(1).default(3),
-  riseCount: z.number().int().min(1).default(1),
-});
+const healthCheckSchema = z
+  .strictObject({
+    path: z.string().refine(isUrlPath, { error: 'must be a URL path such as /readyz' }).default('/readyz'),
+    intervalMs: positiveMs.default(1000),
+    timeoutMs: positiveMs.default(1000),
+    fallCount: z.number().int().min(1).default(3),
+    riseCount: z.number().int().min(1).default(1),
+    /** Credentials (files on this host): with them, 401/403 means down; without, up with readiness unknown. */
+    clientCertificate: absPath.optional(),
+    clientKey: absPath.optional(),
+    bearerTokenFile: absPath.optional(),
+  })
+  .refine((h) => (h.clientCertificate === undefined) === (h.clientKey === undefined), {
+    error: 'clientCertificate and clientKey go together',
+    path: ['clientKey'],
+  })
+  .refine((h) => h.bearerTokenFile === undefined || h.clientCertificate === undefined, {
+    error: 'a client certificate or a bearer token, not both',
+    path: ['bearerTokenFile'],
+  });
 
 export const upstreamSchema = z.strictObject({
   /** IP address or host name of one controller's API server. */

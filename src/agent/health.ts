@@ -1,4 +1,5 @@
 /** Active health checks of the API servers: HTTPS GET with fall/rise counting, like haproxy's. */
+import { readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import type { HealthCheckSettings } from './config.js';
 
@@ -15,6 +16,12 @@ export class HealthState {
   consecutiveSuccesses = 0;
   lastError: string | undefined;
   lastCheckAt: number | undefined;
+  /**
+   * Why "healthy" says less than usual (an anonymous 401: readiness unknown). Set by an up answer
+   * with a note, cleared by an up answer without one or by going down: a failure that does not take
+   * the upstream down leaves it, so a flaky network does not log the note again on every recovery.
+   */
+  note: string | undefined;
 
   constructor(
     public fallCount: number,
@@ -22,10 +29,11 @@ export class HealthState {
   ) {}
 
   /** Records one probe result; returns true when the status changed. */
-  record(ok: boolean, error?: string, at = Date.now()): boolean {
+  record(ok: boolean, error?: string, at = Date.now(), note?: string): boolean {
     const before = this.status;
     this.lastCheckAt = at;
     if (ok) {
+      this.note = note;
       this.consecutiveSuccesses++;
       this.consecutiveFailures = 0;
       this.lastError = undefined;
@@ -44,6 +52,8 @@ export class HealthState {
         (this.status === 'healthy' && this.consecutiveFailures >= this.fallCount)
       ) {
         this.status = 'unhealthy';
+        // A down upstream is explained by lastError; a note about how it was up would mislead.
+        this.note = undefined;
       }
     }
     return this.status !== before;
@@ -54,36 +64,142 @@ export interface ProbeResult {
   ok: boolean;
   error?: string;
   statusCode?: number;
+  /** Why an up answer says less than usual (an anonymous 401/403: readiness unknown). */
+  note?: string;
 }
 
 export type Probe = ((address: string, port: number) => Promise<ProbeResult>) & { close?: () => void };
+
+/** Files on this host that prove who the checker is: a client certificate and key, or a bearer token. */
+export interface HealthCredentials {
+  clientCertificate?: string;
+  clientKey?: string;
+  bearerTokenFile?: string;
+}
+
+export const anonymousNote = (code: number) => `${code}: readiness not visible without credentials`;
+
+/**
+ * What an answer means. 2xx: up. 401/403 without credentials: the server is up and speaking TLS and
+ * HTTP but refuses anonymous requests (kube-apiserver --anonymous-auth=false), so it counts as up
+ * with readiness unknown; taking it for down would take the VIP down everywhere. With credentials,
+ * 401/403 means they are wrong, and the check cannot see readiness: down. Anything else: down.
+ */
+export function judgeAnswer(code: number, withCredentials: boolean): ProbeResult {
+  if (code >= 200 && code < 300) return { ok: true, statusCode: code };
+  if (code === 401 || code === 403)
+    return withCredentials
+      ? { ok: false, statusCode: code, error: `HTTP ${code}: the health check credentials were refused` }
+      : { ok: true, statusCode: code, note: anonymousNote(code) };
+  return { ok: false, statusCode: code, error: `HTTP ${code}` };
+}
+
+interface LoadedCredentials {
+  key: string;
+  agent: https.Agent;
+  token?: string;
+}
+
+/**
+ * Reads the credential files and keeps them while they stay the same (size, mtime, inode), so a
+ * rotated certificate or token is picked up at the next check without a reload. A file that cannot
+ * be read fails the check (down), naming the file; it never throws.
+ */
+function credentialLoader(
+  credentials: HealthCredentials,
+  agentOptions: https.AgentOptions,
+  timeoutMs: number,
+) {
+  const files = [credentials.clientCertificate, credentials.clientKey, credentials.bearerTokenFile].filter(
+    (f): f is string => f !== undefined,
+  );
+  let current: LoadedCredentials | undefined;
+  return {
+    load(): LoadedCredentials | { error: string } {
+      let key = '';
+      for (const file of files) {
+        try {
+          const st = statSync(file);
+          key += `${file}:${st.ino}:${st.size}:${st.mtimeMs};`;
+        } catch (err) {
+          return {
+            error: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`,
+          };
+        }
+      }
+      if (current?.key === key) return current;
+      try {
+        const options: https.AgentOptions = { ...agentOptions };
+        if (credentials.clientCertificate && credentials.clientKey) {
+          options.cert = readFileSync(credentials.clientCertificate);
+          options.key = readFileSync(credentials.clientKey);
+        }
+        const token = credentials.bearerTokenFile
+          ? readFileSync(credentials.bearerTokenFile, 'utf8').trim()
+          : undefined;
+        // A kept connection of the old agent may still carry a check: close it after that check's deadline.
+        const old = current?.agent;
+        if (old) setTimeout(() => old.destroy(), timeoutMs + 1000).unref();
+        current = { key, agent: new https.Agent(options), ...(token !== undefined ? { token } : {}) };
+        return current;
+      } catch (err) {
+        return { error: `cannot use the health check credentials: ${errorMessage(err)}` };
+      }
+    },
+    close() {
+      current?.agent.destroy();
+    },
+  };
+}
+
+const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /**
  * HTTPS GET; API server certificates are self-signed, so any is accepted. The connection is kept
  * alive between checks: a TLS handshake per check per upstream would be most of the agent's idle
  * CPU. A dead server breaks the kept connection, and the next check dials afresh.
  */
-export function httpsProbe(path: string, timeoutMs: number): Probe {
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+export function httpsProbe(path: string, timeoutMs: number, credentials: HealthCredentials = {}): Probe {
+  const withCredentials =
+    credentials.bearerTokenFile !== undefined ||
+    (credentials.clientCertificate !== undefined && credentials.clientKey !== undefined);
+  const loader = credentialLoader(
+    credentials,
+    { keepAlive: true, maxSockets: 1, rejectUnauthorized: false },
+    timeoutMs,
+  );
   const probe: Probe = (address, port) =>
     new Promise<ProbeResult>((resolve) => {
-      const req = https.request(
-        { host: address, port, path, method: 'GET', agent, headers: { 'user-agent': 'cplb-agent' } },
-        (res) => {
-          res.resume();
-          const code = res.statusCode ?? 0;
-          const ok = code >= 200 && code < 300;
-          resolve(ok ? { ok, statusCode: code } : { ok, statusCode: code, error: `HTTP ${code}` });
-        },
-      );
+      const loaded = loader.load();
+      if ('error' in loaded) return resolve({ ok: false, error: loaded.error });
+      const headers: Record<string, string> = { 'user-agent': 'cplb-agent' };
+      if (loaded.token !== undefined) headers.authorization = `Bearer ${loaded.token}`;
+      let req: ReturnType<typeof https.request>;
+      try {
+        req = https.request(
+          { host: address, port, path, method: 'GET', agent: loaded.agent, headers },
+          (res) => {
+            res.resume();
+            resolve(judgeAnswer(res.statusCode ?? 0, withCredentials));
+          },
+        );
+      } catch (err) {
+        // Node refuses some paths (a control byte, a character outside latin1) before any I/O.
+        return resolve({ ok: false, error: `cannot send the check: ${errorMessage(err)}` });
+      }
       // One deadline for dial, handshake and answer; destroying the request drops its socket too.
       const timer = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
       req.on('close', () => clearTimeout(timer));
       req.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, error: err.code ?? err.message }));
       req.end();
     });
-  probe.close = () => agent.destroy();
+  probe.close = () => loader.close();
   return probe;
+}
+
+function probeFor(settings: HealthCheckSettings): Probe {
+  const { clientCertificate, clientKey, bearerTokenFile } = settings;
+  return httpsProbe(settings.path, settings.timeoutMs, { clientCertificate, clientKey, bearerTokenFile });
 }
 
 export interface CheckTarget {
@@ -107,7 +223,7 @@ export class HealthChecker {
   constructor(
     private settings: HealthCheckSettings,
     private readonly onChange: (target: CheckTarget) => void,
-    private probe: Probe = httpsProbe(settings.path, settings.timeoutMs),
+    private probe: Probe = probeFor(settings),
   ) {}
 
   start(targets: CheckTarget[]): void {
@@ -120,7 +236,7 @@ export class HealthChecker {
     if (settings) {
       this.settings = settings;
       this.probe.close?.();
-      this.probe = httpsProbe(settings.path, settings.timeoutMs);
+      this.probe = probeFor(settings);
     }
     const keep = new Set(targets.map((t) => t.id));
     for (const [id, timer] of this.timers) {
@@ -160,9 +276,17 @@ export class HealthChecker {
   }
 
   private async run(target: CheckTarget): Promise<void> {
-    const result = await this.probe(target.address, target.port);
+    let result: ProbeResult;
+    try {
+      result = await this.probe(target.address, target.port);
+    } catch (err) {
+      // Whatever a probe throws, this upstream is down for the round and checking goes on.
+      result = { ok: false, error: `check failed: ${errorMessage(err)}` };
+    }
     if (this.stopped || !this.targets.includes(target)) return;
-    if (target.health.record(result.ok, result.error)) this.onChange(target);
+    const noteBefore = target.health.note;
+    const changed = target.health.record(result.ok, result.error, Date.now(), result.note);
+    if (changed || target.health.note !== noteBefore) this.onChange(target);
     this.pendingFirst.delete(target.id);
     this.settleRound();
     this.schedule(target, this.settings.intervalMs);

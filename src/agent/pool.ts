@@ -27,6 +27,7 @@ export class Upstream implements CheckTarget {
       health: h.status,
       consecutiveFailures: h.consecutiveFailures,
       lastError: h.lastError,
+      ...(h.note !== undefined ? { note: h.note } : {}),
       lastCheckAt: h.lastCheckAt ? new Date(h.lastCheckAt).toISOString() : undefined,
       activeConnections: this.activeConnections,
       totalConnections: this.totalConnections,

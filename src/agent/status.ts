@@ -25,6 +25,8 @@ export interface UpstreamStatus {
   health: string;
   consecutiveFailures: number;
   lastError: string | undefined;
+  /** Why up says less than usual: `401: readiness not visible without credentials` (older agents: absent). */
+  note?: string;
   lastCheckAt: string | undefined;
   activeConnections: number;
   totalConnections: number;

@@ -1,5 +1,6 @@
 import type { Cluster, Host } from '../config/types.js';
 import type { HostFacts } from '../plan/facts.js';
+import { healthCheckFilesOf, healthFilesScript, parseHealthFiles } from '../plan/health-files.js';
 import { NET_SCRIPT, OS_SCRIPT, parseFactsOutput } from '../plan/parse-facts.js';
 import type { Remote } from '../ssh/remote.js';
 
@@ -20,9 +21,20 @@ export async function readHostFacts(
   osOutput: string,
   read?: { stdout: string; localMs: number },
 ): Promise<HostFacts> {
-  if (read) return parseFactsOutput(host.name, osOutput + read.stdout, cluster, read.localMs);
-  const before = Date.now();
-  const res = await remote.exec(NET_SCRIPT, { timeoutMs: 20_000 });
-  const localMs = Math.round((before + Date.now()) / 2);
-  return parseFactsOutput(host.name, osOutput + res.stdout, cluster, localMs);
+  let facts: HostFacts;
+  if (read) facts = parseFactsOutput(host.name, osOutput + read.stdout, cluster, read.localMs);
+  else {
+    const before = Date.now();
+    const res = await remote.exec(NET_SCRIPT, { timeoutMs: 20_000 });
+    const localMs = Math.round((before + Date.now()) / 2);
+    facts = parseFactsOutput(host.name, osOutput + res.stdout, cluster, localMs);
+  }
+  // A round trip of its own, and only when the cluster names credential files: most clusters do not.
+  const paths = healthCheckFilesOf(cluster).map((f) => f.path);
+  if (paths.length) {
+    const res = await remote.exec(healthFilesScript(paths), { timeoutMs: 20_000 });
+    const files = parseHealthFiles(paths, res.stdout);
+    if (files) facts.healthCheckFiles = files;
+  }
+  return facts;
 }

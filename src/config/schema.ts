@@ -110,15 +110,28 @@ export const virtualServerSchema = z.strictObject({
 export const healthCheckSchema = z
   .strictObject({
     path: z
-      .string()
-      .regex(/^\/\S*$/, { error: 'healthCheck.path must start with / and hold no spaces' })
-      .default('/readyz'),
+      .string({ error: 'healthCheck.path must be a string such as /readyz' })
+      .default('/readyz')
+      .describe('URL path of the check (rule health-check-path: RFC 3986 characters, percent-escapes).'),
     intervalSeconds: z.number().positive({ error: 'intervalSeconds must be above 0' }).default(1),
     timeoutSeconds: z.number().positive({ error: 'timeoutSeconds must be above 0' }).default(1),
     fallCount: z.number().int().min(1, { error: 'fallCount must be at least 1' }).default(3),
     riseCount: z.number().int().min(1, { error: 'riseCount must be at least 1' }).default(1),
+    clientCertificate: nonEmpty('clientCertificate')
+      .optional()
+      .describe('Client certificate file (PEM) on the controllers, with clientKey.'),
+    clientKey: nonEmpty('clientKey')
+      .optional()
+      .describe('Its private key file (PEM) on the controllers, mode 0600 or 0400.'),
+    bearerTokenFile: nonEmpty('bearerTokenFile')
+      .optional()
+      .describe(
+        'Instead of a certificate: a file on the controllers holding a bearer token, mode 0600 or 0400.',
+      ),
   })
-  .describe('cplbctl addition: how the agent checks each API server (HTTPS GET, any certificate).');
+  .describe(
+    'cplbctl addition: how the agent checks each API server (HTTPS GET, any server certificate). 401/403 count as up (readiness unknown) unless credentials are set.',
+  );
 
 export const keepalivedSchema = z.strictObject({
   vrrpInstances: z.array(vrrpInstanceSchema).default([]),

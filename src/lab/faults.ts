@@ -9,10 +9,18 @@ import type { HostPlan, LabLayout } from './layout.js';
 import { hostRunning, stopHost } from './hosts.js';
 import { setHostLinks } from './net.js';
 import { run } from './run.js';
-import { SICK_FILE } from './standin.js';
+import { AUTH_FILE, SICK_FILE } from './standin.js';
 import type { LabState } from './state.js';
 
-export const HOST_FAULTS = ['link-down', 'link-up', 'crash', 'apiserver-sick', 'apiserver-healthy'] as const;
+export const HOST_FAULTS = [
+  'link-down',
+  'link-up',
+  'crash',
+  'apiserver-sick',
+  'apiserver-healthy',
+  'apiserver-auth',
+  'apiserver-anonymous',
+] as const;
 export const LAB_FAULTS = ['block-vrrp', 'unblock-vrrp'] as const;
 export type HostFault = (typeof HOST_FAULTS)[number];
 export type LabFault = (typeof LAB_FAULTS)[number];
@@ -75,7 +83,13 @@ export function sickFilePath(pid: number): string {
   return `/proc/${pid}/root${SICK_FILE}`;
 }
 
-async function setSick(state: LabState, host: HostPlan, sick: boolean): Promise<void> {
+/** A switch file in the host's own /run: present (with `text`) or absent. */
+async function setSwitch(
+  state: LabState,
+  host: HostPlan,
+  file: string,
+  text: string | undefined,
+): Promise<void> {
   if (host.role !== 'controller') {
     throw new CplbError(`${host.name} runs no API server stand-in`, { code: 'LAB_FAULT', fault: 'usage' });
   }
@@ -87,10 +101,10 @@ async function setSick(state: LabState, host: HostPlan, sick: boolean): Promise<
       hint: 'lab up restarts it',
     });
   }
-  const path = sickFilePath(pid);
-  if (sick) {
+  const path = `/proc/${pid}/root${file}`;
+  if (text !== undefined) {
     await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, 'sick\n');
+    await writeFile(path, text);
   } else {
     await rm(path, { force: true });
   }
@@ -105,7 +119,12 @@ export async function applyHostFault(state: LabState, host: HostPlan, fault: Hos
       return stopHost(state, host);
     case 'apiserver-sick':
     case 'apiserver-healthy':
-      return setSick(state, host, fault === 'apiserver-sick');
+      return setSwitch(state, host, SICK_FILE, fault === 'apiserver-sick' ? 'sick\n' : undefined);
+    // 401 to anonymous requests (kube-apiserver --anonymous-auth=false). To accept a token as well,
+    // write it into AUTH_FILE on the host (lab exec).
+    case 'apiserver-auth':
+    case 'apiserver-anonymous':
+      return setSwitch(state, host, AUTH_FILE, fault === 'apiserver-auth' ? '' : undefined);
   }
 }
 

@@ -39,6 +39,14 @@ export interface OsInfo {
   prettyName: string;
 }
 
+/** A health check credential file as the host sees it (read only when the cluster names some). */
+export interface HealthCheckFile {
+  path: string;
+  kind: 'file' | 'other' | 'missing';
+  /** Permission bits (e.g. 0o600), for a regular file. */
+  mode?: number;
+}
+
 export interface HostFacts {
   /** Host.name (`address:port`). */
   host: string;
@@ -58,6 +66,8 @@ export interface HostFacts {
   defaultRoutes: DefaultRoute[];
   /** cplb-agent as the host's init (or the plain launcher's pidfile) sees it; absent when unknown. */
   agent?: { running: boolean };
+  /** The health check's credential files; absent when the cluster names none (or they were not read). */
+  healthCheckFiles?: HealthCheckFile[];
   /** Host clock, ms since the epoch, and the local time it was read at (for skew checks). */
   clock: { remoteMs: number; localMs: number };
 }

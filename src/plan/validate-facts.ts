@@ -5,6 +5,7 @@
 import { canonicalIp, inSubnet } from '../config/net.js';
 import type { Cluster, Host } from '../config/types.js';
 import type { HostFacts } from './facts.js';
+import { healthFileProblems } from './health-files.js';
 import { agentPackaging, MIN_NODE_MAJOR } from './packaging.js';
 import { familyOf, hostAddresses, resolveInterface, resolveUnicast } from './resolve.js';
 
@@ -39,6 +40,8 @@ export function validateFacts(cluster: Cluster, allFacts: readonly HostFacts[]):
       out.push({ severity, check, host: host.name, message, hint });
     checkNetwork(cluster, host, facts, add);
     checkTools(cluster, facts, add);
+    for (const p of healthFileProblems(cluster, facts.healthCheckFiles))
+      add('error', 'health-check-files', p.message, p.hint);
   }
   checkClocks(cluster, byHost, out);
   checkHolders(cluster, byHost, out);

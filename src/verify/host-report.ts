@@ -29,7 +29,8 @@ export interface HostReport {
     healthy?: boolean;
     reason?: string;
   } | null;
-  upstreams: { address: string; port: number; health: string }[];
+  /** note: why up says less than usual (`401: readiness not visible without credentials`). */
+  upstreams: { address: string; port: number; health: string; note?: string }[];
   proxy: { port: number; listening: boolean | undefined };
   redirect: {
     ok: boolean;
@@ -139,6 +140,7 @@ export function hostReport(state: InspectState, hostName: string): HostReport {
       address: u.address,
       port: u.port,
       health: u.health,
+      ...(u.note ? { note: u.note } : {}),
     })),
     proxy: {
       port: cluster.cplb.proxyPort,

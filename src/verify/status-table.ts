@@ -97,6 +97,8 @@ export function renderStatus(report: ClusterReport, now = Date.parse(report.time
     if (h.config.state === 'drift') notes.push(`[${h.host}] ${h.config.reason}`);
     for (const u of h.upstreams.filter((x) => x.health !== 'healthy'))
       notes.push(`[${h.host}] upstream ${u.address}:${u.port} is ${u.health}`);
+    for (const u of h.upstreams.filter((x) => x.health === 'healthy' && x.note))
+      notes.push(`[${h.host}] upstream ${u.address}:${u.port} is up (${u.note})`);
   }
   const unknown = report.hosts.find((h) => h.reachable && h.config.state === 'unknown');
   if (unknown) notes.push(`config not compared: ${unknown.config.reason}`);

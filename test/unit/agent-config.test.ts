@@ -7,6 +7,7 @@ import {
   proxyBindAddress,
   type AgentConfigInput,
 } from '../../src/agent/config.js';
+import { renderAgentConfig } from '../../src/render/agent-config.js';
 
 const minimal: AgentConfigInput = {
   hostName: 'controller-0',
@@ -63,6 +64,48 @@ describe('agent config schema', () => {
     expect(
       agentConfigSchema.safeParse({ ...minimal, vips: [{ ...minimal.vips[0], prefix: 33 }] }).success,
     ).toBe(false);
+  });
+
+  it('takes health check credentials as a complete pair or a token file, and URL paths only', () => {
+    const hc = (healthCheck: Record<string, unknown>) =>
+      agentConfigSchema.safeParse({ ...minimal, proxy: { ...minimal.proxy, healthCheck } });
+    expect(hc({ clientCertificate: '/pki/hc.crt', clientKey: '/pki/hc.key' }).success).toBe(true);
+    expect(hc({ bearerTokenFile: '/etc/hc.token' }).success).toBe(true);
+    expect(hc({ clientCertificate: '/pki/hc.crt' }).success).toBe(false);
+    expect(hc({ bearerTokenFile: 'hc.token' }).success).toBe(false);
+    expect(hc({ clientCertificate: '/a', clientKey: '/b', bearerTokenFile: '/c' }).success).toBe(false);
+    expect(hc({ path: '/ready\u0001z' }).success).toBe(false);
+    expect(hc({ path: '/r\u00e9adyz' }).success).toBe(false);
+    expect(hc({ path: '/readyz?verbose' }).success).toBe(true);
+  });
+
+  it('is rendered with the credentials the cluster file names, and without them when it names none', () => {
+    const input = {
+      hostName: 'h',
+      proxyEnabled: true,
+      proxyPort: 6444,
+      upstreams: [{ address: '198.18.0.11', port: 6443 }],
+      healthCheck: { path: '/readyz', intervalSeconds: 1, timeoutSeconds: 1, fallCount: 3, riseCount: 1 },
+      vips: [
+        {
+          address: '198.18.0.100',
+          prefix: 24,
+          family: 4 as const,
+          apiServerPort: 6443,
+          instanceName: 'k0s-vip-0',
+        },
+      ],
+      iptablesBackend: 'nft' as const,
+    };
+    const plain = parseAgentConfig(renderAgentConfig(input));
+    expect(plain.proxy.healthCheck).not.toHaveProperty('bearerTokenFile');
+    const withToken = parseAgentConfig(
+      renderAgentConfig({
+        ...input,
+        healthCheck: { ...input.healthCheck, bearerTokenFile: '/etc/hc.token' },
+      }),
+    );
+    expect(withToken.proxy.healthCheck.bearerTokenFile).toBe('/etc/hc.token');
   });
 
   it('parseAgentConfig names the file and every bad path', () => {

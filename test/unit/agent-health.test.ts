@@ -52,6 +52,23 @@ describe('HealthState (fall/rise)', () => {
   });
 });
 
+describe('HealthState note (up, readiness unknown)', () => {
+  const NOTE = '401: readiness not visible without credentials';
+  it('keeps the note through failures that do not take the upstream down, and drops it when it goes down', () => {
+    const h = new HealthState(2, 1);
+    h.record(true, undefined, 1, NOTE);
+    expect([h.status, h.note]).toEqual(['healthy', NOTE]);
+    h.record(false, 'ECONNRESET', 2);
+    expect([h.status, h.note]).toEqual(['healthy', NOTE]);
+    h.record(true, undefined, 3, NOTE);
+    h.record(false, 'HTTP 401: the health check credentials were refused', 4);
+    h.record(false, 'HTTP 401: the health check credentials were refused', 5);
+    expect([h.status, h.note]).toEqual(['unhealthy', undefined]);
+    h.record(true, undefined, 6);
+    expect([h.status, h.note]).toEqual(['healthy', undefined]);
+  });
+});
+
 describe('HealthChecker', () => {
   const settings = { path: '/readyz', intervalMs: 20, timeoutMs: 50, fallCount: 2, riseCount: 1 };
 

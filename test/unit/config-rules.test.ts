@@ -650,6 +650,80 @@ rule('health-check', () => {
   });
 });
 
+const HC = 'spec.controlPlaneLoadBalancing.healthCheck';
+const withHealthCheck = (healthCheck: Obj) => nativeFile(cplbOf(undefined, { healthCheck }));
+
+rule('health-check-path', () => {
+  it('takes URL paths, with a query and percent-escapes', () => {
+    for (const path of ['/readyz', '/readyz?verbose', '/livez/etcd', '/ready%20z', "/a-b_c.d~!$&'()*+,;=:@"])
+      expect(problems('health-check-path', withHealthCheck({ path })), path).toEqual([]);
+  });
+
+  it('refuses what node cannot send or a server would not read as a path, naming the character', () => {
+    expect(problems('health-check-path', withHealthCheck({ path: '/ready\u0001z' }))).toEqual([
+      `${HC}.path: "/ready\\u0001z" holds U+0001 (a control character) at character 7, which a URL path cannot hold`,
+    ]);
+    expect(problems('health-check-path', withHealthCheck({ path: '/réadyz' }))).toEqual([
+      `${HC}.path: "/réadyz" holds "é" (U+00E9) at character 3, which a URL path cannot hold`,
+    ]);
+    expect(problems('health-check-path', withHealthCheck({ path: '/ready z' }))).toEqual([
+      `${HC}.path: "/ready z" holds " " (U+0020) at character 7, which a URL path cannot hold`,
+    ]);
+    expect(problems('health-check-path', withHealthCheck({ path: '/readyz#x' }))).toHaveLength(1);
+    expect(problems('health-check-path', withHealthCheck({ path: '/ready%zz' }))).toEqual([
+      `${HC}.path: "/ready%zz" holds "%" not followed by two hex digits at character 7`,
+    ]);
+    expect(problems('health-check-path', withHealthCheck({ path: 'readyz' }))).toEqual([
+      `${HC}.path: "readyz" does not start with /`,
+    ]);
+    const d = load(withHealthCheck({ path: '/réadyz' })).diagnostics.find(
+      (x) => x.rule === 'health-check-path',
+    )!;
+    expect(d.hint).toContain('%C3%A9');
+  });
+});
+
+rule('health-check-credentials', () => {
+  it('takes a client certificate with its key, or a bearer token file, as absolute paths', () => {
+    const cert = { clientCertificate: '/var/lib/k0s/pki/hc.crt', clientKey: '/var/lib/k0s/pki/hc.key' };
+    expect(problems('health-check-credentials', withHealthCheck(cert))).toEqual([]);
+    expect(cluster(withHealthCheck(cert)).cplb.healthCheck).toMatchObject(cert);
+    const token = { bearerTokenFile: '/etc/cplb-health/token' };
+    expect(problems('health-check-credentials', withHealthCheck(token))).toEqual([]);
+    expect(cluster(withHealthCheck(token)).cplb.healthCheck).toMatchObject(token);
+  });
+
+  it('needs the certificate and the key together', () => {
+    expect(
+      problems('health-check-credentials', withHealthCheck({ clientCertificate: '/pki/hc.crt' })),
+    ).toEqual([`${HC}.clientCertificate: clientCertificate without clientKey`]);
+    expect(problems('health-check-credentials', withHealthCheck({ clientKey: '/pki/hc.key' }))).toEqual([
+      `${HC}.clientKey: clientKey without clientCertificate`,
+    ]);
+  });
+
+  it('refuses both kinds at once, and paths that are not absolute', () => {
+    expect(
+      problems(
+        'health-check-credentials',
+        withHealthCheck({ clientCertificate: '/a.crt', clientKey: '/a.key', bearerTokenFile: '/t' }),
+      ),
+    ).toEqual([`${HC}.bearerTokenFile: both a client certificate and a bearer token are set`]);
+    expect(
+      problems(
+        'health-check-credentials',
+        withHealthCheck({ clientCertificate: 'pki/hc.crt', clientKey: '~/hc.key' }),
+      ),
+    ).toEqual([
+      `${HC}.clientCertificate: "pki/hc.crt" is not an absolute path`,
+      `${HC}.clientKey: "~/hc.key" is not an absolute path`,
+    ]);
+    expect(problems('health-check-credentials', withHealthCheck({ bearerTokenFile: '/t\nx' }))).toEqual([
+      `${HC}.bearerTokenFile: "/t\\nx" is not an absolute path`,
+    ]);
+  });
+});
+
 describe('defaults and the Cluster a native file makes', () => {
   it('fills in ssh user root and port 22, names hosts address:port, and keeps workers out of controllers', () => {
     const c = cluster(

@@ -154,6 +154,41 @@ describe('validateFacts', () => {
     ]);
   });
 
+  it('health check credential files: on every host, regular, the secrets private', () => {
+    const cluster = multicast();
+    cluster.cplb.healthCheck = {
+      ...cluster.cplb.healthCheck,
+      clientCertificate: '/pki/hc.crt',
+      clientKey: '/pki/hc.key',
+    };
+    const files = (n: number): HostFacts['healthCheckFiles'] =>
+      n === 11
+        ? [
+            { path: '/pki/hc.crt', kind: 'file', mode: 0o644 },
+            { path: '/pki/hc.key', kind: 'file', mode: 0o600 },
+          ]
+        : n === 12
+          ? [
+              { path: '/pki/hc.crt', kind: 'missing' },
+              { path: '/pki/hc.key', kind: 'file', mode: 0o640 },
+            ]
+          : [
+              { path: '/pki/hc.crt', kind: 'other' },
+              { path: '/pki/hc.key', kind: 'file', mode: 0o400 },
+            ];
+    const facts = labFactsAll().map((f) => ({
+      ...f,
+      healthCheckFiles: files(Number(f.host.split('.')[3]!.split(':')[0])),
+    }));
+    expect(brief(validateFacts(cluster, facts))).toEqual([
+      'error health-check-files 198.18.0.12:22: healthCheck.clientCertificate /pki/hc.crt does not exist',
+      'error health-check-files 198.18.0.12:22: healthCheck.clientKey /pki/hc.key has mode 0640: others may read the secret',
+      'error health-check-files 198.18.0.13:22: healthCheck.clientCertificate /pki/hc.crt is not a regular file',
+    ]);
+    expect(brief(validateFacts(cluster, labFactsAll()))).toHaveLength(3);
+    expect(brief(validateFacts(multicast(), facts))).toEqual([]);
+  });
+
   it('compareVersions', () => {
     expect(compareVersions('2.2.7', '2.1.0')).toBeGreaterThan(0);
     expect(compareVersions('2.0.19', '2.1')).toBeLessThan(0);

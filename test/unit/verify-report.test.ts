@@ -219,4 +219,22 @@ describe('status report', () => {
       /198\.18\.0\.12:22 \(ctl2\) +yes +k0s-vip-0=BACKUP +198\.18\.0\.100 +healthy +3\/3 healthy +:6444 +present +match +keepalived 1 \(last 2m ago\), agent up 60m/,
     );
   });
+
+  it('says why an upstream counts as up when it refuses anonymous checks, and verify passes', () => {
+    const state = healthyState();
+    for (const snap of state.snapshots.values())
+      if (snap.agent.ok)
+        for (const u of snap.agent.status.proxy.upstreams)
+          u.note = '401: readiness not visible without credentials';
+    const report = clusterReport(state, new Date(NOW));
+    expect(report.hosts[0]!.upstreams[0]).toMatchObject({
+      health: 'healthy',
+      note: '401: readiness not visible without credentials',
+    });
+    const text = renderStatus(report);
+    expect(text).toContain(
+      `[${hostName(11)}] upstream 198.18.0.11:6443 is up (401: readiness not visible without credentials)`,
+    );
+    expect(failed(state)).toEqual([]);
+  });
 });

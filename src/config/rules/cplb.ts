@@ -1,4 +1,5 @@
 import { formatPath } from '../diagnostics.js';
+import { urlPathProblem } from '../url-path.js';
 import type { Rule } from '../rule.js';
 
 const K0SCTL_API_PORT_PATH = ['spec', 'k0s', 'config', 'spec', 'api', 'port'];
@@ -68,6 +69,68 @@ export const healthCheck: Rule = {
         [...paths.cplb, 'healthCheck', 'timeoutSeconds'],
         `timeoutSeconds ${hc.timeoutSeconds} is longer than intervalSeconds ${hc.intervalSeconds}`,
         'checks would overlap; keep the timeout at or below the interval',
+      );
+  },
+};
+
+export const healthCheckPath: Rule = {
+  name: 'health-check-path',
+  check({ cplb, paths }, report) {
+    const path = cplb?.healthCheck?.path;
+    if (path === undefined) return;
+    const problem = urlPathProblem(path);
+    if (problem)
+      report.error(
+        [...paths.cplb, 'healthCheck', 'path'],
+        `${JSON.stringify(path)} ${problem.message}`,
+        problem.hint,
+      );
+  },
+};
+
+/** A path on the controllers: absolute, one line, no control characters (it goes into agent.json as is). */
+const isHostPath = (p: string) => p.startsWith('/') && !/[\u0000-\u001f\u007f]/.test(p);
+
+/**
+ * Optional credentials for the health check, as kubeconfig names them: a client certificate with its
+ * key, or a bearer token file. They are files on the controllers, so only their form is checked here;
+ * that they exist there with mode 0600 is checked on the hosts (Validate facts).
+ */
+export const healthCheckCredentials: Rule = {
+  name: 'health-check-credentials',
+  check({ cplb, paths }, report) {
+    const hc = cplb?.healthCheck;
+    if (!hc) return;
+    const at = (field: string) => [...paths.cplb, 'healthCheck', field];
+    const { clientCertificate: cert, clientKey: key, bearerTokenFile: token } = hc;
+    for (const [field, value] of [
+      ['clientCertificate', cert],
+      ['clientKey', key],
+      ['bearerTokenFile', token],
+    ] as const)
+      if (value !== undefined && !isHostPath(value))
+        report.error(
+          at(field),
+          `${JSON.stringify(value)} is not an absolute path`,
+          'give the path of the file on the controllers, starting with / (~ and relative paths are not expanded there)',
+        );
+    if (cert !== undefined && key === undefined)
+      report.error(
+        at('clientCertificate'),
+        'clientCertificate without clientKey',
+        'add clientKey, the private key of that certificate',
+      );
+    if (key !== undefined && cert === undefined)
+      report.error(
+        at('clientKey'),
+        'clientKey without clientCertificate',
+        'add clientCertificate, the certificate of that key',
+      );
+    if ((cert !== undefined || key !== undefined) && token !== undefined)
+      report.error(
+        at('bearerTokenFile'),
+        'both a client certificate and a bearer token are set',
+        'use one kind of credential: remove bearerTokenFile, or clientCertificate and clientKey',
       );
   },
 };

@@ -1,6 +1,13 @@
 /** Every config rule, in the order their findings read best. Each is a named function with its own tests. */
 import type { Rule } from '../rule.js';
-import { cplbEnabled, cplbHasInstances, healthCheck, ports } from './cplb.js';
+import {
+  cplbEnabled,
+  cplbHasInstances,
+  healthCheck,
+  healthCheckCredentials,
+  healthCheckPath,
+  ports,
+} from './cplb.js';
 import {
   controllersPresent,
   hostKeyFormat,
@@ -49,4 +56,6 @@ export const RULES: readonly Rule[] = [
   virtualServers,
   ports,
   healthCheck,
+  healthCheckPath,
+  healthCheckCredentials,
 ];
