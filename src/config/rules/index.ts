@@ -8,6 +8,7 @@ import {
   privateInterface,
   singleController,
   singleRole,
+  sshAddress,
   sshPresent,
   uniqueHosts,
 } from './hosts.js';
@@ -32,6 +33,7 @@ export const RULES: readonly Rule[] = [
   singleRole,
   singleController,
   sshPresent,
+  sshAddress,
   uniqueHosts,
   keyPathExists,
   hostKeyFormat,
