@@ -11,7 +11,7 @@
  */
 import { shq } from '../ssh/quote.js';
 
-export const LOCK_DIR = '/run/cplbctl';
+export const LOCK_DIR = '/run/cplb-lock';
 export const DEFAULT_LOCK_TTL_SECONDS = 60;
 /** How long a script waits for another's guard: the guarded steps take milliseconds. */
 const GUARD_WAIT_SECONDS = 15;
