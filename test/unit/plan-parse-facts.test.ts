@@ -200,6 +200,11 @@ describe('facts from a hostile host', () => {
     );
   });
 
+  it('refuses a hostname that is none (it becomes router_id in keepalived.conf)', () => {
+    const evil = out.replace(`@@cplb:hostname\n${section('hostname')}`, '@@cplb:hostname\nvm }');
+    refused(evil, /hostname "vm }" is not a host name/);
+  });
+
   it('refuses addresses that are no IP addresses of their family, and impossible prefixes', () => {
     refused(
       edited<Link>('addr', (l) => (eth0(l).addr_info[0]!.local = '198.18.0.11 }')),
