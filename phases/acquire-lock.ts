@@ -6,6 +6,7 @@ import {
   acquireScript,
   LOCK_DIR,
   parseAcquire,
+  parseRefresh,
   refreshScript,
   releaseScript,
 } from '../src/lock/host-lock.js';
@@ -59,6 +60,14 @@ async function acquireOn(host: Host, ctx: HostContext<ApplyState, Host>): Promis
     timeoutMs: 20_000,
   });
   const result = parseAcquire(res.stdout, FACTS_MARK);
+  if (!result.acquired && result.refused) {
+    throw new CplbError(`cannot lock: ${result.refused}`, {
+      code: 'HOST_LOCK_UNSAFE',
+      fault: 'remote',
+      host: host.name,
+      hint: `the lock lives in ${LOCK_DIR}, which only root may write; whoever made it otherwise may forge or block the lock`,
+    });
+  }
   if (!result.acquired) {
     const h = result.holder;
     throw new CplbError(
@@ -93,16 +102,31 @@ export async function releaseOn(state: ApplyState, host: Host): Promise<void> {
   await remote?.exec(releaseScript(state.lock.owner.token), { timeoutMs: 10_000, allowFailure: true });
 }
 
-function startRefresher(state: ApplyState): void {
-  if (refreshers.has(state)) return;
-  const every = Math.max(1, state.lock.ttlSeconds / 3) * 1000;
-  const timer = setInterval(() => {
-    for (const name of state.lock.held)
-      void state.remotes
+/**
+ * One refresh of every held lock. A host that answers `lost` marks the run's lock lost (remembering
+ * who took it): assertLockHeld then stops the run before its next change. A refresh that cannot
+ * reach the host proves nothing and is left to the next round.
+ */
+export async function refreshLocks(state: ApplyState): Promise<void> {
+  await Promise.all(
+    [...state.lock.held].map(async (name) => {
+      const res = await state.remotes
         .get(name)
         ?.exec(refreshScript(state.lock.owner.token), { timeoutMs: 10_000, allowFailure: true })
         .catch(() => undefined);
-  }, every);
+      if (!res || res.exitCode !== 0) return;
+      const answer = parseRefresh(res.stdout);
+      if (answer.state !== 'lost' || !state.lock.held.has(name)) return;
+      state.lock.held.delete(name);
+      state.lock.lost ??= { host: name, holder: answer.holder };
+    }),
+  );
+}
+
+function startRefresher(state: ApplyState): void {
+  if (refreshers.has(state)) return;
+  const every = Math.max(1, state.lock.ttlSeconds / 3) * 1000;
+  const timer = setInterval(() => void refreshLocks(state), every);
   timer.unref();
   refreshers.set(state, timer);
 }

@@ -1,6 +1,7 @@
 /** What the apply phases share: filled in as the run goes, read by later phases. */
 import type { Cluster, Host } from '../config/types.js';
 import type { FileMeta } from './current-files.js';
+import { CplbError } from '../errors.js';
 import type { LockOwner } from '../lock/host-lock.js';
 import type { HostFacts } from '../plan/facts.js';
 import type { CurrentFiles, HostDiff, PlanDiff } from '../plan/diff.js';
@@ -29,7 +30,13 @@ export interface ApplyState {
   /** NET_SCRIPT's output, read in the lock's round trip, and the local clock at its midpoint. */
   netFacts: Map<string, { stdout: string; localMs: number }>;
   facts: Map<string, HostFacts>;
-  lock: { owner: LockOwner; ttlSeconds: number; held: Set<string> };
+  lock: {
+    owner: LockOwner;
+    ttlSeconds: number;
+    held: Set<string>;
+    /** Set when a refresh found the lock taken by another run: nothing may change after that. */
+    lost?: { host: string; holder: LockOwner | null };
+  };
   /** sha256 of the local agent builds, so the plan knows whether a host's agent is current. */
   agentSha256?: { sea?: string; js?: string };
   plan?: Plan;
@@ -77,7 +84,28 @@ export function newApplyState(
   };
 }
 
+/**
+ * Throws once a refresh has found our lock taken: the runner calls it before every phase, remoteOf
+ * before every host step, so a run that lost its lock stops before its next change on any host.
+ */
+export function assertLockHeld(state: ApplyState): void {
+  const lost = state.lock.lost;
+  if (!lost) return;
+  const h = lost.holder;
+  const by = h
+    ? `${h.owner} (pid ${h.pid}, \`${h.command}\`, since ${h.startedAt})`
+    : 'another run (owner unknown)';
+  throw new CplbError(`lost the host lock to ${by}; stopped before changing anything more`, {
+    code: 'LOCK_LOST',
+    fault: 'remote',
+    host: lost.host,
+    hint: 'another run now changes these hosts: let it finish, then check with `cplbctl verify` or apply again',
+  });
+}
+
+/** The host's connection, for a phase about to use it: refused once the lock is lost. */
 export function remoteOf(state: ApplyState, host: Host): Remote {
+  assertLockHeld(state);
   const remote = state.remotes.get(host.name);
   if (!remote) throw new Error(`no connection to ${host.name}`);
   return remote;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { applyPhases } from '../apply/phases.js';
-import { newApplyState } from '../apply/state.js';
+import { assertLockHeld, newApplyState } from '../apply/state.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadCluster } from '../config/load.js';
 import { DEFAULT_LOCK_TTL_SECONDS } from '../lock/host-lock.js';
@@ -51,6 +51,7 @@ Exit codes: 0 done and verified, 1 a host failed, 2 bad config or the hosts do n
       concurrency: opts.concurrency,
       reporters,
       secrets: cluster.secrets,
+      beforePhase: () => assertLockHeld(state),
     });
     if (opts.dryRun && state.diff) {
       if (format === 'json')

@@ -3,6 +3,7 @@ import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadCluster } from '../config/load.js';
 import type { Host } from '../config/types.js';
 import { createReporters, runInterruptible, type Phase } from '../pipeline/index.js';
+import { assertLockHeld } from '../apply/state.js';
 import { newInspectState, type InspectOptions, type InspectState } from '../verify/state.js';
 import { lockOwner, sshSettingsOf, type RunOptions } from './run-options.js';
 
@@ -31,6 +32,7 @@ export async function inspect(
     concurrency: opts.concurrency,
     reporters,
     secrets: cluster.secrets,
+    beforePhase: () => assertLockHeld(state),
   });
   return { state, format };
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resetPhases } from '../apply/reset-phases.js';
-import { newApplyState } from '../apply/state.js';
+import { assertLockHeld, newApplyState } from '../apply/state.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadCluster } from '../config/load.js';
 import { CplbError } from '../errors.js';
@@ -63,6 +63,7 @@ Exit codes: 0 removed, 1 a host failed or kept something, 2 bad config or usage 
       concurrency: opts.concurrency,
       reporters,
       secrets: cluster.secrets,
+      beforePhase: () => assertLockHeld(state),
     });
   });
 }

@@ -7,8 +7,8 @@ export function parseCidr(cidr: string): Vip | string {
   if (slash < 0) return 'has no prefix length';
   const address = cidr.slice(0, slash);
   const prefixText = cidr.slice(slash + 1);
-  const family = isIP(address);
-  if (family === 0) return `"${address}" is not an IP address`;
+  const family = ipFamily(address);
+  if (family === 0) return notAnIp(address);
   if (!/^\d{1,3}$/.test(prefixText)) return `"${prefixText}" is not a prefix length`;
   const prefix = Number(prefixText);
   const max = family === 4 ? 32 : 128;
@@ -16,9 +16,23 @@ export function parseCidr(cidr: string): Vip | string {
   return { cidr, address, prefix, family: family as 4 | 6 };
 }
 
+/**
+ * 4 or 6 for a plain IP address, 0 otherwise. Node's isIP takes IPv6 zone IDs (`fe80::1%eth0`), which
+ * keepalived.conf, iptables and the agent do not: the interface is chosen per host, never in an address.
+ */
 export function ipFamily(address: string): 0 | 4 | 6 {
-  return isIP(address) as 0 | 4 | 6;
+  return address.includes('%') ? 0 : (isIP(address) as 0 | 4 | 6);
 }
+
+/** Why `address` is no IP address (for a diagnostic): a zone ID gets its own words. */
+export function notAnIp(address: string): string {
+  const zone = address.indexOf('%');
+  if (zone >= 0 && isIP(address) === 6) return `"${address}" has an IPv6 zone ID (${address.slice(zone)})`;
+  return `"${address}" is not an IP address`;
+}
+
+/** Whether `address` carries an IPv6 zone ID: refused wherever an address is configured. */
+export const hasZoneId = (address: string) => address.includes('%') && isIP(address) === 6;
 
 /** Canonical text of an address, so 10.0.0.1 and ::ffff-free IPv6 spellings compare equal. */
 export function canonicalIp(address: string): string {

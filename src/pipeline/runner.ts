@@ -36,6 +36,11 @@ export interface RunPipelineOptions<S, H extends HostLike> {
   readonly abortGraceMs?: number;
   /** How long one phase's cleanup may take before the runner moves on (default 15 s). */
   readonly cleanupTimeoutMs?: number;
+  /**
+   * Called before every phase starts; what it throws fails the run there (e.g. the host lock was
+   * taken by another run: nothing may change after that).
+   */
+  readonly beforePhase?: () => void;
 }
 
 export interface PhaseOutcome {
@@ -100,6 +105,7 @@ export async function runPipeline<S, H extends HostLike>(opts: RunPipelineOption
     };
     const ctx = contextFor(phase.title);
     try {
+      opts.beforePhase?.();
       if (phase.shouldRun && !phase.shouldRun(ctx)) {
         end('skipped', SKIP_NOTHING_TO_DO);
         continue;

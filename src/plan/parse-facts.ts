@@ -209,9 +209,14 @@ export function parseFactsOutput(host: string, stdout: string, cluster: Cluster,
   const node = parseTool(section('node'), nodeVersion);
   const agentState = section('agent');
 
+  // The hostname becomes keepalived's router_id: a host name, nothing a config could trip over.
+  const hostname = section('hostname');
+  if (hostname && !/^[A-Za-z0-9_.-]{1,253}$/.test(hostname))
+    throw fail(`hostname ${JSON.stringify(hostname)} is not a host name`);
+
   const facts: HostFacts = {
     host,
-    hostname: section('hostname') || host,
+    hostname: hostname || host,
     os: parseOsRelease(section('os')),
     init: parseInit(section('init')),
     arch: section('arch') || 'unknown',

@@ -67,6 +67,11 @@ export class MarkerScanner {
     this.needle = Buffer.from(`\n${marker}`);
   }
 
+  /** Bytes collected so far. */
+  get size(): number {
+    return this.length;
+  }
+
   push(chunk: Buffer): void {
     if (this.at < 0) {
       // Search from where a marker split across chunks could start.
@@ -121,6 +126,8 @@ export interface ShellJob {
   stdout: MarkerScanner;
   stderr: MarkerScanner;
   finish(outcome: ShellOutcome | null): void;
+  /** Called (instead of finish) once the job printed more than maxOutputBytes; the job is dropped. */
+  overflow(): void;
 }
 
 /** Holds the shell's channel and routes its streams to the one job running. */
@@ -133,7 +140,10 @@ export class CommandShell {
   /** The session the shell runs in: what a timeout kills. */
   sessionPid: number | undefined;
 
-  constructor(readonly channel: ClientChannel) {
+  constructor(
+    readonly channel: ClientChannel,
+    private readonly maxOutputBytes = Infinity,
+  ) {
     channel.on('data', (d: Buffer) => {
       const rest = this.takePreamble(d);
       if (rest.length > 0) this.job?.stdout.push(rest);
@@ -169,12 +179,18 @@ export class CommandShell {
     return !this.ended;
   }
 
-  start(command: string, stdin: string | Buffer | undefined, finish: ShellJob['finish']): ShellJob {
+  start(
+    command: string,
+    stdin: string | Buffer | undefined,
+    finish: ShellJob['finish'],
+    overflow: ShellJob['overflow'] = () => undefined,
+  ): ShellJob {
     const marker = newMarker();
     const job: ShellJob = {
       stdout: new MarkerScanner(marker),
       stderr: new MarkerScanner(marker),
       finish,
+      overflow,
     };
     this.job = job;
     this.channel.write(shellRequest(command, stdin, marker));
@@ -217,6 +233,10 @@ export class CommandShell {
   private check(): void {
     const job = this.job;
     if (!job) return;
+    if (job.stdout.size + job.stderr.size > this.maxOutputBytes) {
+      this.job = undefined;
+      return job.overflow();
+    }
     const status = job.stdout.afterMarker();
     if (status === undefined || job.stderr.at < 0) return;
     this.job = undefined;

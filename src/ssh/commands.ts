@@ -86,23 +86,47 @@ export function tempPathBeside(path: string): string {
   return posix.join(posix.dirname(path), `.${posix.basename(path)}.cplb-${randomBytes(6).toString('hex')}`);
 }
 
+/** What the host must have received before it may rename an upload into place. */
+export interface Expected {
+  size: number;
+  sha256: string;
+}
+
 /**
  * Content arrives on stdin. The temp file sits beside the target (same filesystem, so `mv` is an
  * atomic rename), is private from its first byte (umask 077), gets mode and owner before the
- * rename, and is removed if any step fails. The same identity (root or sudo) does every step.
+ * rename, and is removed if any step fails. A cut connection ends stdin early and `cat` still
+ * succeeds, so the host checks the size and sha256 it was told to expect before the rename, and
+ * syncs the file (then its directory, after the rename) so a power loss cannot leave a torn file
+ * under the real name. The same identity (root or sudo) does every step.
  */
-export function writeFileCommand(path: string, tempPath: string, want: Ownership, gunzip = false): string {
+export function writeFileCommand(
+  path: string,
+  tempPath: string,
+  want: Ownership,
+  expected: Expected,
+  gunzip = false,
+): string {
   const tmp = shq(tempPath);
   const chown = chownArg(want);
+  const dir = shq(posix.dirname(path));
+  const fail = (what: string) => `{ echo ${shq(`cplb: ${path}: ${what}`)} >&2; exit 1; }`;
   return [
     'set -e',
     `trap ${shq(`rm -f -- ${tmp}`)} EXIT`,
-    `mkdir -p -- ${shq(posix.dirname(path))}`,
+    `mkdir -p -- ${dir}`,
     'umask 077',
     gunzip ? `gzip -dc > ${tmp}` : `cat > ${tmp}`,
+    `n=$(wc -c < ${tmp})`,
+    `[ "$n" -eq ${expected.size} ] || ${fail(`incomplete upload, expected ${expected.size} bytes; left the old file in place`)}`,
+    `set -- $(sha256sum < ${tmp})`,
+    `[ "$1" = ${expected.sha256} ] || ${fail(`upload does not match sha256 ${expected.sha256}; left the old file in place`)}`,
     `chmod ${want.mode.toString(8)} -- ${tmp}`,
     ...(chown ? [`chown ${chown} -- ${tmp}`] : []),
+    // sync(1) with file arguments fsyncs just those (coreutils 8.24+); older ones sync everything.
+    `sync -- ${tmp} 2>/dev/null || sync`,
     `mv -f -- ${tmp} ${shq(path)}`,
     'trap - EXIT',
+    `sync -- ${dir} 2>/dev/null || sync`,
   ].join('; ');
 }

@@ -6,5 +6,5 @@ export { commandError, stderrTail } from './ssh-remote.js';
 export { shJoin, shq } from './quote.js';
 export { withSudo } from './commands.js';
 export { sha256Fingerprint } from './fingerprint.js';
-export { MAX_CHANNELS } from './transport.js';
+export { MAX_CHANNELS, MAX_OUTPUT_BYTES } from './transport.js';
 export { PASSPHRASE_ENV } from './auth.js';

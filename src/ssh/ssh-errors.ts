@@ -80,6 +80,15 @@ export function commandTimeoutError(host: string, what: string, timeoutMs: numbe
   });
 }
 
+export function outputTooLargeError(host: string, what: string, maxBytes: number): CplbError {
+  return new CplbError(`command printed more than ${maxBytes / 2 ** 20} MiB: ${truncate(what)}`, {
+    code: 'SSH_OUTPUT_TOO_LARGE',
+    fault: 'remote',
+    host,
+    hint: 'the command was killed; no command cplbctl runs prints that much, so check what runs on the host',
+  });
+}
+
 export function cancelledError(host: string): CplbError {
   return new CplbError('cancelled', { code: 'CANCELLED', fault: 'cancelled', host });
 }

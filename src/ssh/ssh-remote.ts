@@ -160,7 +160,9 @@ export class SshRemote implements Remote {
     // The error names the file, not the install script (which says nothing to a reader).
     const label = `write ${path} (${data.length} bytes, mode ${opts.mode.toString(8)})`;
     const gunzip = opts.gzipped !== undefined;
-    const raw = await this.run(writeFileCommand(path, tempPathBeside(path), opts, gunzip), undefined, {
+    const expected = { size: data.length, sha256 };
+    const command = writeFileCommand(path, tempPathBeside(path), opts, expected, gunzip);
+    const raw = await this.run(command, undefined, {
       stdin: opts.gzipped ?? data,
       label,
     });

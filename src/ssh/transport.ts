@@ -6,6 +6,7 @@ import {
   channelClosedError,
   commandTimeoutError,
   connectionGoneError,
+  outputTooLargeError,
 } from './ssh-errors.js';
 import type { RawResult, RunOptions, Transport } from './ssh-remote.js';
 import { CommandShell, fitsCommandShell, shellBootstrap } from './command-shell.js';
@@ -18,6 +19,11 @@ import { CommandShell, fitsCommandShell, shellBootstrap } from './command-shell.
  * command each.
  */
 export const MAX_CHANNELS = 8;
+/**
+ * What one command may print (stdout and stderr together) before it is killed and fails: a host is
+ * not trusted to keep cplbctl's memory bounded. Every command cplbctl runs prints far less.
+ */
+export const MAX_OUTPUT_BYTES = 16 * 2 ** 20;
 const CLOSE_GRACE_MS = 2_000;
 const KILL_TIMEOUT_MS = 5_000;
 const OPEN_RETRIES = 8;
@@ -87,7 +93,7 @@ export class Ssh2Transport implements Transport {
       };
       try {
         this.client.exec(shellBootstrap(kind === 'root'), (err, ch) =>
-          settle(err ? undefined : new CommandShell(ch)),
+          settle(err ? undefined : new CommandShell(ch, MAX_OUTPUT_BYTES)),
         );
       } catch {
         settle(undefined);
@@ -114,23 +120,32 @@ export class Ssh2Transport implements Transport {
       };
       const onConnectionLost = (err: CplbError) => finish(this.lostWhile(opts.label, err));
       this.pending.add(onConnectionLost);
-      const job = shell.start(kind === 'root' ? opts.asRoot! : command, opts.stdin, (outcome) => {
-        if (!outcome) return finish(this.lostWhile(opts.label, this.dead));
-        const pidLine = tracked ? splitPidLine(outcome.stdout) : null;
-        finish(null, {
-          ...outcome,
-          stdout: pidLine?.rest ?? outcome.stdout,
-          durationMs: Math.round(performance.now() - started),
-        });
-      });
-      const timer = setTimeout(() => {
-        // Killing the shell's session ends the command and the shell.
+      // Killing the shell's session ends the command and the shell.
+      const kill = (err: CplbError) => {
         killChannel(shell.channel);
         shell.close();
         const pid = shell.sessionPid ?? (tracked ? splitPidLine(job.stdout.output())?.pid : undefined);
         this.killSession(pid, opts);
-        finish(commandTimeoutError(this.name, opts.label, opts.timeoutMs));
-      }, opts.timeoutMs);
+        finish(err);
+      };
+      const job = shell.start(
+        kind === 'root' ? opts.asRoot! : command,
+        opts.stdin,
+        (outcome) => {
+          if (!outcome) return finish(this.lostWhile(opts.label, this.dead));
+          const pidLine = tracked ? splitPidLine(outcome.stdout) : null;
+          finish(null, {
+            ...outcome,
+            stdout: pidLine?.rest ?? outcome.stdout,
+            durationMs: Math.round(performance.now() - started),
+          });
+        },
+        () => kill(outputTooLargeError(this.name, opts.label, MAX_OUTPUT_BYTES)),
+      );
+      const timer = setTimeout(
+        () => kill(commandTimeoutError(this.name, opts.label, opts.timeoutMs)),
+        opts.timeoutMs,
+      );
     });
   }
 
@@ -206,13 +221,24 @@ export class Ssh2Transport implements Transport {
       };
       const onConnectionLost = (err: CplbError) => finish(this.lostWhile(opts.label, err));
       this.pending.add(onConnectionLost);
-      const timer = setTimeout(() => {
-        // A channel signal works for non-root logins only (OpenSSH needs privilege separation
-        // for it); the kill command by session PID covers root and sudo.
+      // A channel signal works for non-root logins only (OpenSSH needs privilege separation for
+      // it); the kill command by session PID covers root and sudo.
+      const kill = (err: CplbError) => {
         if (channel) killChannel(channel);
         this.killSession(opts.killCommand ? splitPidLine(Buffer.concat(stdout))?.pid : undefined, opts);
-        finish(commandTimeoutError(this.name, opts.label, opts.timeoutMs));
-      }, opts.timeoutMs);
+        finish(err);
+      };
+      const timer = setTimeout(
+        () => kill(commandTimeoutError(this.name, opts.label, opts.timeoutMs)),
+        opts.timeoutMs,
+      );
+      let printed = 0;
+      const collect = (into: Buffer[]) => (d: Buffer) => {
+        if (done) return;
+        printed += d.length;
+        into.push(d);
+        if (printed > MAX_OUTPUT_BYTES) kill(outputTooLargeError(this.name, opts.label, MAX_OUTPUT_BYTES));
+      };
       const open = (attempt: number) => {
         try {
           this.client.exec(command, onOpen(attempt));
@@ -240,8 +266,8 @@ export class Ssh2Transport implements Transport {
           return finish(this.lostWhile(opts.label, this.dead ?? err));
         }
         channel = ch;
-        ch.on('data', (d: Buffer) => stdout.push(d));
-        ch.stderr.on('data', (d: Buffer) => stderr.push(d));
+        ch.on('data', collect(stdout));
+        ch.stderr.on('data', collect(stderr));
         ch.on('exit', (code: number | null, sig?: string) => {
           exitCode = typeof code === 'number' ? code : null;
           signal = sig ?? null;

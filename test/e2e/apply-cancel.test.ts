@@ -41,7 +41,7 @@ it('exits 130 on SIGINT mid-apply, releases every lock, and a re-run completes',
   expect(run.code).toBe(130);
   expect(run.stdout).toMatch(/cancel/i);
   for (const h of lab().hosts.filter((x) => x.role === 'controller')) {
-    const ls = await labExec(LAB, h.name, ['sh', '-c', 'ls -d /run/lock/cplbctl.lock 2>&1 || true']);
+    const ls = await labExec(LAB, h.name, ['sh', '-c', 'ls -d /run/cplb-lock/owner 2>&1 || true']);
     expect(ls.stdout).toContain('No such file');
   }
   const again = await cli(applyArgs(lab()));

@@ -96,7 +96,7 @@ describe('host lock', () => {
       expect(res.stdout).toContain('locked by test@77 (pid 1077');
       // The other hosts' locks were released on the way out.
       for (const h of controllers().filter((h) => h.name !== c2)) {
-        const ls = await labExec(LAB, h.name, ['sh', '-c', 'ls /run/lock/cplbctl.lock 2>&1 || true']);
+        const ls = await labExec(LAB, h.name, ['sh', '-c', 'ls /run/cplb-lock/owner 2>&1 || true']);
         expect(ls.stdout).toContain('No such file');
         const conf = await labExec(LAB, h.name, ['sh', '-c', 'ls /etc/cplb 2>&1 || true']);
         expect(conf.stdout).toContain('No such file');
@@ -111,12 +111,12 @@ describe('host lock', () => {
     await labExec(LAB, c1, [
       'sh',
       '-c',
-      `(${acquireScript(owner(5))}) >/dev/null; touch -d '10 minutes ago' /run/lock/cplbctl.lock/owner`,
+      `(${acquireScript(owner(5))}) >/dev/null; touch -d '10 minutes ago' /run/cplb-lock/owner`,
     ]);
     const res = await cli(applyArgs(lab(), '--dry-run'));
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('broke a stale lock of test@5 (pid 1005)');
-    const ls = await labExec(LAB, c1, ['sh', '-c', 'ls /run/lock/cplbctl.lock 2>&1 || true']);
+    const ls = await labExec(LAB, c1, ['sh', '-c', 'ls /run/cplb-lock/owner 2>&1 || true']);
     expect(ls.stdout).toContain('No such file');
   });
 });

@@ -27,7 +27,7 @@ export async function lockState(lab: string, host: string): Promise<string | nul
   const r = await labExec(lab, host, [
     'sh',
     '-c',
-    `[ -d ${LOCK_DIR} ] || exit 0; echo held; cat ${LOCK_DIR}/owner`,
+    `[ -f ${LOCK_DIR}/owner ] || exit 0; echo held; cat ${LOCK_DIR}/owner`,
   ]);
   return r.stdout ? r.stdout : null;
 }

@@ -16,7 +16,7 @@ import { loadCluster } from '../../src/config/load.js';
 import { labExec } from '../../src/lab/index.js';
 import { acquireScript, releaseScript } from '../../src/lock/host-lock.js';
 import { perHost, runPipeline, type Phase, type PipelineEvent } from '../../src/pipeline/index.js';
-import type { ApplyState } from '../../src/apply/state.js';
+import { assertLockHeld, type ApplyState } from '../../src/apply/state.js';
 import { CplbError } from '../../src/errors.js';
 import { applyArgs, cli, type CliResult, useLab } from './apply-support.js';
 import { applyState, killSshSessions, lockState, type RunTimes, runTimes } from './apply-failures-support.js';
@@ -177,4 +177,58 @@ describe('a connection killed between the lock and the plan', () => {
     expect(cliRun.code, cliRun.stdout + cliRun.stderr).toBe(0);
     expect(await locksLeft()).toEqual([]);
   }, 40_000);
+});
+
+describe('a lock taken from under a running apply', () => {
+  it('stops the run before its first change and fails naming the run that took it', async () => {
+    const { cluster } = loadCluster(lab().clusterFile);
+    const victim = cluster.controllers[2]!;
+    const victimName = lab().hosts.find((h) => `${h.address}:${h.sshPort}` === victim.name)!.name;
+    const thief = { owner: 'ops@elsewhere', pid: 4242, token: 'thief', command: 'apply', startedAt: 'now' };
+    // A real (not dry) apply with a 3 s TTL, so the lock is refreshed every second.
+    const state: ApplyState = { ...(await applyState(cluster, lab().knownHosts, 3)), dryRun: false };
+    // Another run takes the victim's lock, then we wait for a refresh to notice.
+    const steal: Phase<ApplyState, Host> = {
+      title: 'Another run takes one lock',
+      readOnly: true,
+      async run() {
+        // A TTL of -1: it finds our lock stale whatever its age and breaks it, in one step.
+        await labExec(LAB, victimName, ['sh', '-c', acquireScript(thief, -1)]);
+        const lost = () => (state.lock as { lost?: unknown }).lost !== undefined;
+        for (let i = 0; i < 100 && !lost(); i++) await new Promise((r) => setTimeout(r, 100));
+      },
+    };
+    const at = applyPhases.findIndex((p) => p.title === 'Prepare hosts');
+    const phases = [...applyPhases.slice(0, at), steal, ...applyPhases.slice(at)];
+    const events: PipelineEvent[] = [];
+    try {
+      const err = await runPipeline({
+        phases,
+        hosts: cluster.controllers,
+        state,
+        // As the CLI runs it (src/commands/apply.ts).
+        beforePhase: () => assertLockHeld(state),
+        reporters: [{ onEvent: (e) => events.push(e) }],
+        cleanupTimeoutMs: 3000,
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(CplbError);
+      expect(err).toMatchObject({ code: 'LOCK_LOST', host: victim.name, exitCode: 1 });
+      expect((err as Error).message).toContain('ops@elsewhere (pid 4242, `apply`');
+      // Nothing after the theft started, and nothing was written anywhere.
+      const started = events.flatMap((e) => (e.type === 'phase-start' ? [e.phase] : []));
+      expect(started.at(-1)).toBe('Another run takes one lock');
+      for (const h of controllers()) {
+        const there = 'for p in /etc/cplb /usr/local/lib/cplb; do [ ! -e $p ] || echo $p; done';
+        expect((await labExec(LAB, h.name, ['sh', '-c', there])).stdout).toBe('');
+      }
+      // Our other locks were released; the thief's lock is left to the thief.
+      expect(await locksLeft()).toEqual([victimName]);
+      expect(await lockState(LAB, victimName)).toContain('token=thief');
+    } finally {
+      await labExec(LAB, victimName, ['sh', '-c', releaseScript('thief')]);
+    }
+  }, 60_000);
 });

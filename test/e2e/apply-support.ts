@@ -63,9 +63,9 @@ export async function hostChanges(
   host: string,
 ): Promise<{ changedFiles: string[]; state: string }> {
   const find =
-    'find /etc /usr/local/lib /usr/local/bin /usr/local/sbin /var/lib /var/log /run -xdev \\( -type f -o -type l \\) -newer /tmp/cplb-test-marker -not -path "/var/log/cplb-lab/*" -not -path "/run/sshd*" 2>/dev/null; ls /tmp | grep -v cplb-test-marker || true';
+    'find /etc /usr/local/lib /usr/local/bin /usr/local/sbin /var/lib /var/log /run -xdev \\( -type f -o -type l \\) -newer /tmp/cplb-test-marker -not -path "/var/log/cplb-lab/*" -not -path "/run/sshd*" -not -path "/run/cplb-lock/guard" 2>/dev/null; ls /tmp | grep -v cplb-test-marker || true';
   const state =
-    "iptables-save -t nat 2>/dev/null | grep -v '^#'; ip -o addr show | awk '{print $2, $4}'; ls -d /run/lock/cplbctl.lock 2>/dev/null || true";
+    "iptables-save -t nat 2>/dev/null | grep -v '^#'; ip -o addr show | awk '{print $2, $4}'; ls -d /run/cplb-lock/owner 2>/dev/null || true";
   const [files, st] = await Promise.all([
     labExec(lab.name, host, ['sh', '-c', find]),
     labExec(lab.name, host, ['sh', '-c', state]),

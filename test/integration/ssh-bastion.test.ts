@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CplbError } from '../../src/errors.js';
@@ -91,6 +91,28 @@ describe('bastion', () => {
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CplbError);
     expect(err).toMatchObject({ code: 'SSH_HOST_UNKNOWN', host: `127.0.0.1:${jump.port}` });
+  });
+
+  it('accepts a new bastion key once for several hosts behind it', async () => {
+    const third = await startSshd({ address: '127.0.0.3', authorizedKeys: [key.pub] });
+    try {
+      const file = join(dir, 'known_hosts_accept_new');
+      writeFileSync(file, '');
+      const hosts = [inner, third, inner, third];
+      const remotes = await Promise.all(
+        hosts.map((h) =>
+          connect(
+            { address: h.address, port: h.port, keyPath: key.path, bastion: bastion() },
+            { ...opts, knownHostsFiles: [file], acceptNewHostKeys: true },
+          ),
+        ),
+      );
+      await Promise.all(remotes.map((r) => r.close()));
+      const lines = readFileSync(file, 'utf8').trim().split('\n').sort();
+      expect(lines).toEqual([jump, inner, third].map((s) => s.knownHostsLine()).sort());
+    } finally {
+      await third.stop();
+    }
   });
 
   it('reports a target the bastion cannot reach as SSH_CONNECT on the target', async () => {

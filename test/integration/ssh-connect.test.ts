@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CplbError } from '../../src/errors.js';
@@ -250,6 +250,60 @@ describe('host keys', () => {
     } finally {
       delete process.env.SSH_KNOWN_HOSTS;
     }
+  });
+
+  it('accepts a new host once for concurrent first contacts: one decision, one line', async () => {
+    const file = knownHosts();
+    const opts = { knownHostsFiles: [file], acceptNewHostKeys: true, sshConfigPath: noConfig };
+    await Promise.all(
+      Array.from({ length: 4 }, () => withRemote(connect(target(), opts), (r) => r.exec('true'))),
+    );
+    expect(readFileSync(file, 'utf8')).toBe(sshd.knownHostsLine() + '\n');
+  });
+
+  it('treats a second, different key for the same target as changed, even among concurrent first contacts', async () => {
+    // A relay that sends its first connection to the real sshd and the next to another one with its
+    // own host key: what an interceptor on one path looks like.
+    const other = await startSshd({ authorizedKeys: [key.pub] });
+    const backends = [sshd.port, other.port];
+    const sockets: Socket[] = [];
+    const relay = createServer((c) => {
+      const s = createConnection({ host: '127.0.0.1', port: backends.shift() ?? other.port });
+      sockets.push(c, s);
+      c.pipe(s).pipe(c);
+      c.on('error', () => s.destroy());
+      s.on('error', () => c.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const port = (relay.address() as { port: number }).port;
+    try {
+      const file = knownHosts();
+      const opts = { knownHostsFiles: [file], acceptNewHostKeys: true, sshConfigPath: noConfig, retries: 0 };
+      const results = await Promise.all(
+        [0, 1].map(() =>
+          connect(target({ port }), opts).then(
+            (r) => r.close().then(() => 'ok'),
+            (e: unknown) => e,
+          ),
+        ),
+      );
+      expect(results.filter((r) => r === 'ok')).toHaveLength(1);
+      expect(results.find((r) => r !== 'ok')).toMatchObject({ code: 'SSH_HOST_KEY_MISMATCH' });
+      expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(1);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => relay.close(r));
+      await other.stop();
+    }
+  });
+
+  it('refuses a pinned hostKey whose key known_hosts marks @revoked', async () => {
+    const file = knownHosts(`@revoked * ${sshd.hostKey.pub.split(' ').slice(0, 2).join(' ')}`);
+    const err = await failure(
+      connect(target({ hostKey: fingerprint() }), { knownHostsFiles: [file], sshConfigPath: noConfig }),
+    );
+    expect(err).toMatchObject({ code: 'SSH_HOST_KEY_REVOKED', host: `127.0.0.1:${sshd.port}` });
+    expect(err.message).toContain(`${file}:1`);
   });
 
   it('verifies a pinned hostKey fingerprint instead of known_hosts', async () => {

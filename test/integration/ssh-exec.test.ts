@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CplbError } from '../../src/errors.js';
-import { connect, MAX_CHANNELS, shJoin, shq, type Remote } from '../../src/ssh/index.js';
+import { connect, MAX_CHANNELS, MAX_OUTPUT_BYTES, shJoin, shq, type Remote } from '../../src/ssh/index.js';
 import { makeKeyPair, startSshd, tempDir, type KeyPair, type Sshd } from './ssh-fixture.js';
 
 /** Commands and files over a real OpenSSH server. */
@@ -202,6 +202,27 @@ describe('command shell (one session for commands run one after another)', () =>
     expect(next).not.toBe(shell);
     expect(await pidOf()).toBe(next);
   });
+});
+
+describe('output bound', () => {
+  it(`fails a command past ${MAX_OUTPUT_BYTES / 2 ** 20} MiB of output, kills it, and keeps the connection`, async () => {
+    const marker = `${Date.now() % 100000}.25`;
+    // More than the bound, then a sleep that must not outlive the kill. Started together: one runs
+    // in the command shell, the other on a channel of its own; one floods stdout, one stderr.
+    const flood = (to: string) =>
+      `head -c ${MAX_OUTPUT_BYTES + 4 * 2 ** 20} /dev/zero ${to}; sleep ${marker}`;
+    const errs = (await Promise.all(
+      [flood(''), flood('>&2')].map((c) => remote.exec(c).catch((e: unknown) => e)),
+    )) as CplbError[];
+    for (const [i, err] of errs.entries()) {
+      expect(err, `command ${i}`).toBeInstanceOf(CplbError);
+      expect(err).toMatchObject({ code: 'SSH_OUTPUT_TOO_LARGE', host: `127.0.0.1:${sshd.port}` });
+      expect(err.message).toContain('head -c');
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await remote.exec(`pgrep -f ${shq(`^sleep ${marker}$`)} || true`)).stdout).toBe('');
+    expect((await remote.exec('echo alive')).stdout).toBe('alive\n');
+  }, 60_000);
 });
 
 describe('files', () => {

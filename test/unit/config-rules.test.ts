@@ -230,6 +230,38 @@ rule('host-key-format', () => {
       'spec.hosts[2].ssh.hostKey: hostKey is not a SHA256 fingerprint',
     ]);
   });
+  it("checks the bastion's hostKey too, at its line and column", () => {
+    const bastion = (hostKey: string) =>
+      nativeFile(cplbOf(), [
+        ...controllers(2),
+        { role: 'controller', ssh: { address: 'x', bastion: { address: 'jump', hostKey } } },
+      ]);
+    expect(problems('host-key-format', bastion('SHA256:' + 'B'.repeat(43)))).toEqual([]);
+    const text = bastion('SHA256:short');
+    expect(problems('host-key-format', text)).toEqual([
+      'spec.hosts[2].ssh.bastion.hostKey: hostKey is not a SHA256 fingerprint',
+    ]);
+    const d = load(text).diagnostics.find((x) => x.rule === 'host-key-format')!;
+    expect(text.split('\n')[d.line - 1]!.slice(d.col - 1)).toMatch(/^(hostKey: )?SHA256:short$/);
+  });
+});
+
+rule('ssh-address', () => {
+  const at = (address: string, bastion?: string) =>
+    nativeFile(cplbOf(), [
+      ...controllers(2),
+      { role: 'controller', ssh: { address, ...(bastion ? { bastion: { address: bastion } } : {}) } },
+    ]);
+  it('takes names and plain addresses', () => {
+    for (const ok of ['cp-2.example', '192.168.122.13', '2001:db8::13', 'fe80::13'])
+      expect(problems('ssh-address', at(ok, ok)), ok).toEqual([]);
+  });
+  it('refuses IPv6 zone IDs, on the host and on its bastion', () => {
+    expect(problems('ssh-address', at('fe80::13%eth0', 'fe80::1%25eth1'))).toEqual([
+      'spec.hosts[2].ssh.address: "fe80::13%eth0" has an IPv6 zone ID (%eth0)',
+      'spec.hosts[2].ssh.bastion.address: "fe80::1%25eth1" has an IPv6 zone ID (%25eth1)',
+    ]);
+  });
 });
 
 rule('private-interface', () => {
@@ -265,6 +297,14 @@ rule('vip-cidr', () => {
     expect(problems('vip-cidr', vips('2001:db8::100/129'))).toEqual([
       `${I0}.virtualIPs[0]: "2001:db8::100/129" is not a CIDR: prefix length 129 is above 128 for IPv6`,
     ]);
+  });
+  it('refuses IPv6 zone IDs, at their line and column', () => {
+    const text = vips('fe80::1%eth0/64');
+    expect(problems('vip-cidr', text)).toEqual([
+      `${I0}.virtualIPs[0]: "fe80::1%eth0/64" is not a CIDR: "fe80::1%eth0" has an IPv6 zone ID (%eth0)`,
+    ]);
+    const d = load(text).diagnostics.find((x) => x.rule === 'vip-cidr')!;
+    expect(text.split('\n')[d.line - 1]!.slice(d.col - 1)).toBe('fe80::1%eth0/64');
   });
 });
 
@@ -500,6 +540,23 @@ rule('unicast', () => {
     ).toEqual([`${I0}.unicastSourceIP: unicastSourceIP is IPv6 but the VIPs are IPv4`]);
   });
 
+  it('refuses IPv6 zone IDs in the source and the peers', () => {
+    const v6 = (source: string, peers: string[]) =>
+      nativeFile(
+        cplbOf({
+          vrrpInstances: [
+            inst({ virtualIPs: ['2001:db8::100/64'], unicastSourceIP: source, unicastPeers: peers }),
+          ],
+        }),
+      );
+    expect(problems('unicast', v6('fe80::11%eth0', ['fe80::12', 'fe80::13']))).toEqual([
+      `${I0}.unicastSourceIP: "fe80::11%eth0" has an IPv6 zone ID (%eth0)`,
+    ]);
+    expect(problems('unicast', v6('fe80::11', ['fe80::12%eth0', 'fe80::13']))).toEqual([
+      `${I0}.unicastPeers[0]: "fe80::12%eth0" has an IPv6 zone ID (%eth0)`,
+    ]);
+  });
+
   it('keeps the source out of the peers and every address once (spellings compared canonically)', () => {
     expect(
       problems(
@@ -551,6 +608,17 @@ rule('virtual-servers', () => {
         persistenceTimeoutSeconds: 360,
         path: ['spec', 'controlPlaneLoadBalancing', 'keepalived', 'virtualServers', 0],
       },
+    ]);
+  });
+  it('refuses an IPv6 zone ID in ipAddress', () => {
+    const text = nativeFile(
+      cplbOf({
+        vrrpInstances: [inst({ virtualIPs: ['fe80::100/64'] })],
+        virtualServers: [{ ipAddress: 'fe80::100%eth0' }],
+      }),
+    );
+    expect(problems('virtual-servers', text)).toEqual([
+      `${VS0}.ipAddress: "fe80::100%eth0" has an IPv6 zone ID (%eth0)`,
     ]);
   });
   it('needs ipAddress to be one of the VIPs, bare, once', () => {

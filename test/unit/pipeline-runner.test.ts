@@ -352,6 +352,37 @@ describe('runPipeline', () => {
     expect(err.code).toBe('CANCELLED');
   });
 
+  it('beforePhase: what it throws fails the run before that phase starts, and cleanups still run', async () => {
+    const ran: string[] = [];
+    let lost = false;
+    const phase = (title: string, after?: () => void): Phase<unknown, FakeHost> => ({
+      title,
+      run: async () => {
+        ran.push(title);
+        after?.();
+      },
+      cleanup: async () => void ran.push(`cleanup ${title}`),
+    });
+    const rec = recorder();
+    const err = await failureOf(
+      runPipeline({
+        phases: [phase('Lock', () => (lost = true)), phase('Write')],
+        hosts: hostsOf(1),
+        state: {},
+        reporters: [rec],
+        beforePhase: () => {
+          if (lost) throw new CplbError('lost the host lock', { code: 'LOCK_LOST', fault: 'remote' });
+        },
+      }),
+    );
+    expect(err).toMatchObject({ code: 'LOCK_LOST', exitCode: 1 });
+    expect(ran).toEqual(['Lock', 'cleanup Lock']);
+    expect(rec.events.filter((e) => e.type === 'phase-start').map((e) => e.phase)).toEqual(['Lock']);
+    expect(rec.events).toContainEqual(
+      expect.objectContaining({ type: 'phase-end', phase: 'Write', status: 'failed' }),
+    );
+  });
+
   it('a bug in a phase (TypeError) is an internal fault', async () => {
     const phases: Phase[] = [
       {

@@ -166,6 +166,70 @@ describe('parseFactsOutput on the recorded script output', () => {
   });
 });
 
+describe('facts from a hostile host', () => {
+  type Link = {
+    ifname: string;
+    address?: string;
+    addr_info: { family: string; local: string; prefixlen: number }[];
+  };
+  type Route = { dst?: string; dev: string; gateway?: string };
+  const out = fixture('netns-facts.out');
+  const section = (name: string) => splitSections(out).get(name)!;
+  /** The recorded output with one section's JSON changed. */
+  const edited = <T>(name: string, change: (items: T[]) => void) => {
+    const items = JSON.parse(section(name)) as T[];
+    change(items);
+    return out.replace(section(name), JSON.stringify(items));
+  };
+  const eth0 = (links: Link[]) => links.find((l) => l.ifname === 'eth0')!;
+  const parse = (text: string) => () => parseFactsOutput('h:22', text, dualStack(), 0);
+  const refused = (text: string, what: RegExp) => {
+    expect(parse(text)).toThrow(what);
+    expect(parse(text)).toThrow(expect.objectContaining({ code: 'FACTS_UNREADABLE', host: 'h:22' }));
+  };
+
+  it('refuses an interface name that is none (it would reach keepalived.conf and agent.json)', () => {
+    const evil = 'eth0 }\nvrrp_script x { script "/bin/sh -c id" }';
+    refused(
+      edited<Link>('addr', (l) => (eth0(l).ifname = evil)),
+      /interface name .*is not a valid/,
+    );
+    refused(
+      edited<Route>('route4', (r) => (r[0]!.dev = evil)),
+      /interface name .*is not a valid/,
+    );
+  });
+
+  it('refuses a hostname that is none (it becomes router_id in keepalived.conf)', () => {
+    const evil = out.replace(`@@cplb:hostname\n${section('hostname')}`, '@@cplb:hostname\nvm }');
+    refused(evil, /hostname "vm }" is not a host name/);
+  });
+
+  it('refuses addresses that are no IP addresses of their family, and impossible prefixes', () => {
+    refused(
+      edited<Link>('addr', (l) => (eth0(l).addr_info[0]!.local = '198.18.0.11 }')),
+      /"198.18.0.11 }" is not an IPv4 address/,
+    );
+    refused(
+      edited<Link>('addr', (l) => (eth0(l).addr_info[0]!.local = 'fd5e:1::11')),
+      /"fd5e:1::11" is not an IPv4 address/,
+    );
+    refused(
+      edited<Link>('addr', (l) => (eth0(l).addr_info[0]!.prefixlen = 99)),
+      /prefix length 99/,
+    );
+    refused(
+      edited<Route>('route4', (r) => (r[0]!.gateway = '198.18.0.1;reboot')),
+      /"198.18.0.1;reboot" is not an IP address/,
+    );
+  });
+
+  it('reads a link address that is no MAC (tunnels, hostile hosts) as none', () => {
+    const facts = parse(edited<Link>('addr', (l) => (eth0(l).address = '52:54:00:cb:00:01 }')))();
+    expect(facts.interfaces.find((i) => i.name === 'eth0')!.mac).toBe('');
+  });
+});
+
 describe.each(['dash', 'bash'])('FACTS_SCRIPT (OS_SCRIPT + NET_SCRIPT) under %s', (shell) => {
   it('runs on this machine in one go and parses', () => {
     const out = execFileSync(shell, ['-c', FACTS_SCRIPT], { encoding: 'utf8' });

@@ -10,7 +10,7 @@ import {
   parseInjected,
 } from '../../src/verify/failover/fault.js';
 import { distribution, vantageFigures, type Probe } from '../../src/verify/failover/figures.js';
-import { judgeRound } from '../../src/verify/failover/round.js';
+import { judgeRound, runRound, type RoundContext } from '../../src/verify/failover/round.js';
 import { printedIp } from '../../src/verify/failover/run.js';
 import type { RoundResult } from '../../src/verify/failover/types.js';
 import {
@@ -186,5 +186,22 @@ describe('watchers', () => {
   it('prints addresses the way ip does', () => {
     expect(printedIp('fd00:0:0::0100')).toBe('fd00::100');
     expect(printedIp('198.18.6.100')).toBe('198.18.6.100');
+  });
+});
+
+describe('a round after the host lock was lost', () => {
+  it('injects nothing: it fails LOCK_LOST before touching any host', async () => {
+    const owner = { owner: 'ops@elsewhere', pid: 7, token: 't', command: 'apply', startedAt: 'now' };
+    const touched: string[] = [];
+    const state = {
+      lock: { owner, ttlSeconds: 60, held: new Set<string>(), lost: { host: 'h1:22', holder: owner } },
+      remotes: new Proxy(new Map(), {
+        get: (target, prop) =>
+          prop === 'get' ? (name: string) => void touched.push(name) : Reflect.get(target, prop),
+      }),
+    };
+    const rc = { state, mode: 'graceful', round: 1 } as unknown as RoundContext;
+    await expect(runRound(rc)).rejects.toMatchObject({ code: 'LOCK_LOST', host: 'h1:22' });
+    expect(touched).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import { formatPath } from '../diagnostics.js';
 import type { DocPath } from '../types.js';
 import { expandHome } from '../paths.js';
 import type { Rule } from '../rule.js';
-import { isInterfaceRef } from '../net.js';
+import { hasZoneId, isInterfaceRef, notAnIp } from '../net.js';
 
 const isCplbRole = (role: string) => role === 'controller' || role === 'controller+worker';
 
@@ -93,17 +93,45 @@ export const keyPathExists: Rule = {
   },
 };
 
+const SHA256_FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
 export const hostKeyFormat: Rule = {
   name: 'host-key-format',
   check({ hosts }, report) {
     for (const h of hosts) {
-      const key = h.input.ssh?.hostKey;
-      if (key !== undefined && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(key))
-        report.error(
-          [...h.path, 'ssh', 'hostKey'],
-          'hostKey is not a SHA256 fingerprint',
-          'write it as `ssh-keygen -lf` prints it, e.g. SHA256: followed by 43 base64 characters',
-        );
+      const ssh = h.input.ssh;
+      const pins: [string | undefined, (string | number)[]][] = [
+        [ssh?.hostKey, [...h.path, 'ssh', 'hostKey']],
+        [ssh?.bastion?.hostKey, [...h.path, 'ssh', 'bastion', 'hostKey']],
+      ];
+      for (const [key, path] of pins)
+        if (key !== undefined && !SHA256_FINGERPRINT.test(key))
+          report.error(
+            path,
+            'hostKey is not a SHA256 fingerprint',
+            'write it as `ssh-keygen -lf` prints it, e.g. SHA256: followed by 43 base64 characters',
+          );
+    }
+  },
+};
+
+/** An IPv6 zone ID (`fe80::1%eth0`) is refused wherever an address is configured. */
+export const sshAddress: Rule = {
+  name: 'ssh-address',
+  check({ hosts }, report) {
+    for (const h of hosts) {
+      const ssh = h.input.ssh;
+      const addresses: [string | undefined, (string | number)[]][] = [
+        [ssh?.address, [...h.path, 'ssh', 'address']],
+        [ssh?.bastion?.address, [...h.path, 'ssh', 'bastion', 'address']],
+      ];
+      for (const [address, path] of addresses)
+        if (address !== undefined && hasZoneId(address))
+          report.error(
+            path,
+            notAnIp(address),
+            'use a global or unique-local address, or a host name (~/.ssh/config may map it)',
+          );
     }
   },
 };

@@ -15,6 +15,7 @@ import {
   privateInterface,
   singleController,
   singleRole,
+  sshAddress,
   sshPresent,
   uniqueHosts,
 } from './hosts.js';
@@ -39,6 +40,7 @@ export const RULES: readonly Rule[] = [
   singleRole,
   singleController,
   sshPresent,
+  sshAddress,
   uniqueHosts,
   keyPathExists,
   hostKeyFormat,

@@ -1,5 +1,5 @@
 import type { Rule } from '../rule.js';
-import { canonicalIp, ipFamily } from '../net.js';
+import { canonicalIp, ipFamily, notAnIp } from '../net.js';
 import { instancesOf } from './vrrp.js';
 
 const isCplbRole = (role: string) => role === 'controller' || role === 'controller+worker';
@@ -27,11 +27,7 @@ export const unicast: Rule = {
       const vipFamily = ipFamily(inst.virtualIPs[0]?.split('/')[0] ?? '');
       const srcFamily = ipFamily(source);
       if (srcFamily === 0) {
-        report.error(
-          [...path, 'unicastSourceIP'],
-          `"${source}" is not an IP address`,
-          "use the controller's own IP address",
-        );
+        report.error([...path, 'unicastSourceIP'], notAnIp(source), "use the controller's own IP address");
         continue;
       }
       if (vipFamily !== 0 && srcFamily !== vipFamily)
@@ -73,8 +69,7 @@ function peerProblem(
   seen: Set<string>,
 ): { message: string; hint: string; unusable: boolean } | undefined {
   const family = ipFamily(peer);
-  if (family === 0)
-    return { message: `"${peer}" is not an IP address`, hint: 'list IP addresses only', unusable: true };
+  if (family === 0) return { message: notAnIp(peer), hint: 'list IP addresses only', unusable: true };
   if (family !== ipFamily(source))
     return {
       message: `peer ${peer} is not IPv${ipFamily(source)} like unicastSourceIP`,

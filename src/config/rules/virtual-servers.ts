@@ -1,6 +1,6 @@
 import type { Rule } from '../rule.js';
 import { GO_DURATION } from '../schema.js';
-import { canonicalIp, ipFamily } from '../net.js';
+import { canonicalIp, ipFamily, notAnIp } from '../net.js';
 import { parseGoDuration } from '../duration.js';
 
 export const virtualServers: Rule = {
@@ -21,9 +21,7 @@ export const virtualServers: Rule = {
       if (ipFamily(vs.ipAddress) === 0)
         report.error(
           [...path, 'ipAddress'],
-          vs.ipAddress.includes('/')
-            ? `"${vs.ipAddress}" has a prefix length`
-            : `"${vs.ipAddress}" is not an IP address`,
+          vs.ipAddress.includes('/') ? `"${vs.ipAddress}" has a prefix length` : notAnIp(vs.ipAddress),
           'write one of the VIPs without its prefix length, e.g. 192.168.122.200',
         );
       else if (!vips.has(canonicalIp(vs.ipAddress)))

@@ -33,6 +33,7 @@ export const vipCidr: Rule = {
 function cidrHint(vip: string, problem: string): string {
   const v6 = vip.includes(':');
   if (problem.startsWith('prefix length')) return `use the subnet's prefix length, at most ${v6 ? 128 : 32}`;
+  if (problem.includes('zone ID')) return 'leave the zone ID out: the interface is chosen per host';
   return `write an IP address with its subnet's prefix length, e.g. ${v6 ? '2001:db8::100/64' : '192.168.122.200/24'}`;
 }
 

@@ -4,6 +4,7 @@
  * is not the old holder (equal priorities and state BACKUP: no preemption, no flap back).
  */
 import { isIP } from 'node:net';
+import { assertLockHeld } from '../../apply/state.js';
 import { ipToBigInt } from '../../config/net.js';
 import type { Logger } from '../../pipeline/index.js';
 import type { Remote } from '../../ssh/remote.js';
@@ -55,6 +56,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runRound(rc: RoundContext): Promise<RoundResult> {
   const { state, vip, mode } = rc;
+  // A round injects a fault: never once another run has taken the lock (it restores what it broke).
+  assertLockHeld(state);
   const bounds = boundsFor(mode, vip.version, vip.advertSeconds);
   const result: RoundResult = {
     round: rc.round, mode, vip: vip.address, from: '', to: null, claimedBy: [], movedMs: null, servedAgainMs: null,
