@@ -6,6 +6,7 @@ import { HealthChecker } from './health.js';
 import { IptablesRules, redirectRules } from './iptables.js';
 import { KeepalivedSupervisor } from './keepalived.js';
 import { errorText, type Logger } from './log.js';
+import { collectGarbage, QuietAfterBusy } from './memory.js';
 import { MetricsServer } from './metrics.js';
 import { NotifyFifoReader } from './notify.js';
 import { UpstreamPool, type Upstream } from './pool.js';
@@ -35,6 +36,7 @@ export class Agent {
   private health: NodeHealth = { ok: false, reason: 'starting' };
   private foreign: ForeignProcess[] = [];
   private tick: NodeJS.Timeout | undefined;
+  private readonly quiet = new QuietAfterBusy();
   private reloading: Promise<void> = Promise.resolve();
   private stopped = false;
 
@@ -248,6 +250,15 @@ export class Agent {
     if (!this.proxy.listening) await this.ensureProxy();
     this.scanForeign();
     await this.updateHealth();
+    const total = this.pool.upstreams.reduce((n, u) => n + u.totalConnections, 0);
+    if (this.quiet.sample(total)) {
+      const before = process.memoryUsage.rss();
+      collectGarbage();
+      this.log.debug('proxy quiet after a busy spell: collected garbage', {
+        rssMBBefore: Math.round(before / 1e6),
+        rssMBAfter: Math.round(process.memoryUsage.rss() / 1e6),
+      });
+    }
   }
 
   /** A distro keepalived beside ours may fight over the same VRID: report it, never kill it. */
