@@ -3,7 +3,7 @@
  * when it dies, reloads it with SIGHUP, and relays its output into the agent's log.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { errorText, type Logger } from './log.js';
@@ -144,6 +144,7 @@ export class KeepalivedSupervisor {
   async start(): Promise<void> {
     this.stopping = false;
     await this.reapLeftovers();
+    this.removeStalePidFiles();
     if (this.launchPrefix === undefined) {
       this.launchPrefix = parentDeathPrefix();
       if (this.launchPrefix.length === 0)
@@ -245,10 +246,26 @@ export class KeepalivedSupervisor {
         // A kill -9 leaves the VRRP child running for a moment; a new keepalived would refuse to start.
         await this.waitGone(readPidFile(this.pids.vrrp), 5000);
         if (this.stopping) return;
+        this.removeStalePidFiles();
         this.restarts++;
         this.spawnChild();
       })();
     }, delay);
+  }
+
+  /**
+   * keepalived refuses to start ("daemon is already running", exit 0) while a pid file names any live
+   * process. A killed keepalived leaves its files behind, and with pid_max at 32768 its PID is soon
+   * another process's: the restart then fails every time, for as long as that process lives, and
+   * this controller is out of VRRP. A pid file that does not name our keepalived is stale: remove it.
+   */
+  private removeStalePidFiles(): void {
+    for (const file of Object.values(this.pids)) {
+      const pid = readPidFile(file);
+      if (pid === undefined || (isAlive(pid) && isOurKeepalived(pid, this.opts.configPath))) continue;
+      rmSync(file, { force: true });
+      this.kLog.info('removed a stale keepalived pid file', { file, pid, alive: isAlive(pid) });
+    }
   }
 
   /** A keepalived of a previous agent run (agent killed with -9) is ours: stop it before starting. */

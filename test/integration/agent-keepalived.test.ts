@@ -333,6 +333,52 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     expect((await status('b')).keepalived.lastExit).toMatchObject({ signal: 'SIGKILL' });
   });
 
+  it('restarts keepalived when its killed pid files now name another live process (PID reuse)', async () => {
+    // keepalived refuses to start ("daemon is already running", exit 0) while its pid file names
+    // any live process. With pid_max 32768 a killed keepalived's PID is soon someone else's.
+    const before = await status('b');
+    const agent = agents.b!;
+    const run = join(nodeDir('b'), 'run');
+    const old = [
+      readFileSync(join(run, 'keepalived.pid'), 'utf8'),
+      readFileSync(join(run, 'keepalived-vrrp.pid'), 'utf8'),
+    ].map(Number);
+    agent.kill('SIGSTOP');
+    const squatter = spawn('sleep', ['60'], { stdio: 'ignore' });
+    pids.push(squatter.pid!);
+    try {
+      for (const pid of old) process.kill(pid, 'SIGKILL');
+      await waitFor(
+        'the killed keepalived gone',
+        () =>
+          old.every(
+            (p) => !existsSync(`/proc/${p}/cmdline`) || readFileSync(`/proc/${p}/cmdline`, 'utf8') === '',
+          ),
+        5000,
+      );
+      for (const f of ['keepalived.pid', 'keepalived-vrrp.pid'])
+        writeFileSync(join(run, f), `${squatter.pid}\n`);
+    } finally {
+      agent.kill('SIGCONT');
+    }
+    await waitFor(
+      'keepalived running again beside the squatter',
+      async () => {
+        const k = (await status('b')).keepalived;
+        return k.running && k.pid !== before.keepalived.pid && k.restarts > before.keepalived.restarts;
+      },
+      10_000,
+    );
+    // Running, not refusing: it stays up past the agent's first backoff step.
+    await new Promise((r) => setTimeout(r, 1500));
+    const k = (await status('b')).keepalived;
+    expect(k.running).toBe(true);
+    expect(k.restarts).toBe(before.keepalived.restarts + 1);
+    expect(readFileSync(join(dir, 'b-agent.log'), 'utf8')).not.toContain('daemon is already running');
+    squatter.kill();
+    await waitFor('exactly one holder again', () => holds('a') !== holds('b'), 10_000);
+  });
+
   it('reports a keepalived it did not start, and leaves it alone', async () => {
     const conf = join(dir, 'foreign.conf');
     writeFileSync(
