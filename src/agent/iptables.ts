@@ -4,8 +4,8 @@
  * those to 127.0.0.1/::1, which the wildcard proxy listener takes) jump to. A CNI may flush nat: the rules are re-asserted.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants, realpathSync } from 'node:fs';
+import { basename, delimiter, join } from 'node:path';
 import { canonicalIp } from '../config/net.js';
 import type { AgentVip } from './config.js';
 import { errorText, type Logger } from './log.js';
@@ -69,6 +69,7 @@ export function renderRestore(
   chain: string,
   rules: RedirectRule[] | null,
   jumps: readonly JumpFrom[] = [],
+  deletes: ReadonlyArray<{ from: JumpFrom; spec: readonly string[] }> = [],
 ): string {
   const lines = ['*nat'];
   // rules null: the chain is intact and only jumps are missing (declaring it would flush it).
@@ -76,6 +77,8 @@ export function renderRestore(
     lines.push(`:${chain} - [0:0]`);
     for (const rule of rules) lines.push(['-A', chain, ...ruleSpec(rule)].map(restoreQuote).join(' '));
   }
+  // Every copy of a jump goes before ours is inserted, in the same transaction: never two.
+  for (const { from, spec } of deletes) lines.push(['-D', from, ...spec].map(restoreQuote).join(' '));
   // First in line, ahead of a CNI's own nat jumps; in the same transaction as the chain, so a
   // rule never exists without its jump.
   for (const from of jumps)
@@ -119,13 +122,28 @@ export function ruleKey(chain: string, spec: readonly string[]): string {
 
 /** The keys of every rule in an iptables-save text. */
 export function savedRuleKeys(save: string): Set<string> {
+  return parseSave(save, '').keys;
+}
+
+export interface SavedRules {
+  keys: Set<string>;
+  /** Per hook chain, every rule that jumps to `chain`, as saved (ours or not, copies included). */
+  jumps: Map<JumpFrom, string[][]>;
+}
+
+/** Reads an iptables-save text: every rule's key, and every jump to `chain` with its saved words. */
+export function parseSave(save: string, chain: string): SavedRules {
   const keys = new Set<string>();
+  const jumps = new Map<JumpFrom, string[][]>(JUMP_FROM.map((from) => [from, []]));
   for (const line of save.split('\n')) {
     if (!line.startsWith('-A ')) continue;
     const words = saveWords(line);
-    keys.add(ruleKey(words[1] ?? '', words.slice(2)));
+    const spec = words.slice(2);
+    keys.add(ruleKey(words[1] ?? '', spec));
+    const target = spec[spec.indexOf('-j') + 1];
+    if (target === chain) jumps.get(words[1] as JumpFrom)?.push(spec);
   }
-  return keys;
+  return { keys, jumps };
 }
 
 export interface Binaries {
@@ -192,6 +210,52 @@ export interface IptablesOptions {
   run?: Runner;
   /** Resolves binary names to paths; tests pass identity. */
   resolve?: (name: string) => string | undefined;
+  /** The file a path finally names (symlinks followed); tests pass a map. */
+  realpath?: (path: string) => string;
+}
+
+/** How many copies of a jump stop deletes at most: only a rule re-added as fast as it goes could need more. */
+const MAX_DELETES = 10_000;
+
+const realpathOrSelf = (path: string) => {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+};
+
+/**
+ * The three binaries of one family, all of one backend: mixing (say, iptables-nft-restore to write
+ * and a legacy iptables-save to read) makes every read miss what was written, and jumps pile up.
+ * The backend's own names when all three exist; else the plain names when all three lead to one
+ * program of that backend (Debian's alternatives: iptables -> iptables-nft -> xtables-nft-multi).
+ */
+export function resolveBinaries(
+  backend: IptablesBackend,
+  family: Family,
+  resolve: (name: string) => string | undefined,
+  realpath: (path: string) => string,
+): Binaries {
+  const names = binaryNames(backend, family);
+  const own = [names.iptables, names.restore, names.save].map((name) => resolve(name));
+  if (own.every(Boolean)) return { iptables: own[0]!, restore: own[1]!, save: own[2]! };
+  const base = family === 4 ? 'iptables' : 'ip6tables';
+  const plainNames = [base, `${base}-restore`, `${base}-save`];
+  const plain = plainNames.map((name) => resolve(name));
+  const missing = [names.iptables, names.restore, names.save].filter((_, i) => !own[i]);
+  if (plain.every(Boolean)) {
+    const programs = new Set(plain.map((p) => basename(realpath(p!))));
+    const other: IptablesBackend = backend === 'nft' ? 'legacy' : 'nft';
+    const [program = ''] = programs;
+    if (programs.size === 1 && !program.includes(other))
+      return { iptables: plain[0]!, restore: plain[1]!, save: plain[2]! };
+    throw new Error(
+      `${missing.join(', ')} not found, and ${plainNames.join(', ')} are not one ${backend} program ` +
+        `(${[...programs].join(', ')}): install the ${backend} iptables tools`,
+    );
+  }
+  throw new Error(`${missing.join(', ')} not found: install the ${backend} iptables tools`);
 }
 
 export class IptablesRules {
@@ -199,6 +263,7 @@ export class IptablesRules {
   private readonly touched = new Set<Family>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly run: Runner;
+  private readonly resolved = new Map<Family, Binaries>();
   reasserts = 0;
   /** Rules found missing after they had been in place (a CNI flushing nat, a hand edit), and put back. */
   repairs = 0;
@@ -219,16 +284,19 @@ export class IptablesRules {
     return [...new Set(this.rules.map((r) => r.family))].sort();
   }
 
+  /** Resolved once per family and kept: every later call of this agent uses the same backend. */
   binaries(family: Family): Binaries {
-    const names = binaryNames(this.opts.backend, family);
-    const resolve = this.opts.resolve ?? which;
-    // Some distros ship only the plain name for their one backend: fall back to it.
-    const plain = family === 4 ? 'iptables' : 'ip6tables';
-    return {
-      iptables: resolve(names.iptables) ?? resolve(plain) ?? names.iptables,
-      restore: resolve(names.restore) ?? resolve(`${plain}-restore`) ?? names.restore,
-      save: resolve(names.save) ?? resolve(`${plain}-save`) ?? names.save,
-    };
+    let bin = this.resolved.get(family);
+    if (!bin) {
+      bin = resolveBinaries(
+        this.opts.backend,
+        family,
+        this.opts.resolve ?? which,
+        this.opts.realpath ?? realpathOrSelf,
+      );
+      this.resolved.set(family, bin);
+    }
+    return bin;
   }
 
   /**
@@ -237,52 +305,76 @@ export class IptablesRules {
    * node with kube-proxy in iptables mode that is thousands of rules, every few seconds).
    */
   check(): Promise<RuleCheck[]> {
-    return this.serial(async () => {
-      const checks: RuleCheck[] = [];
-      for (const family of this.families()) {
-        const present = await this.savedKeys(this.binaries(family).save);
-        const has = (chain: string, spec: string[]) => present.has(ruleKey(chain, spec));
-        for (const from of JUMP_FROM) {
-          checks.push({
-            family,
-            kind: 'jump',
-            description: `${from} -> ${this.opts.chain}`,
-            present: has(from, jumpSpec(this.opts.chain, from)),
-          });
-        }
-        for (const rule of this.rules.filter((r) => r.family === family)) {
-          const present = has(this.opts.chain, ruleSpec(rule));
-          const description = `${rule.vip}:${rule.apiServerPort} -> :${rule.proxyPort}`;
-          checks.push({ family, kind: 'redirect', description, present });
-        }
-      }
-      this.lastChecks = checks;
-      return checks;
-    });
+    return this.serial(async () => (await this.read()).checks);
   }
 
-  /** Makes the live rules match: rebuilds the chain if any rule is missing, adds missing jumps. */
-  async assert(force = false): Promise<{ repaired: boolean }> {
-    const checks = await this.check();
+  private async read(): Promise<{ checks: RuleCheck[]; saved: Map<Family, SavedRules | undefined> }> {
+    const checks: RuleCheck[] = [];
+    const saved = new Map<Family, SavedRules | undefined>();
+    for (const family of this.families()) {
+      const state = await this.save(family);
+      saved.set(family, state);
+      const present = state?.keys ?? new Set<string>();
+      const has = (chain: string, spec: string[]) => present.has(ruleKey(chain, spec));
+      for (const from of JUMP_FROM) {
+        checks.push({
+          family,
+          kind: 'jump',
+          description: `${from} -> ${this.opts.chain}`,
+          present: has(from, jumpSpec(this.opts.chain, from)),
+        });
+      }
+      for (const rule of this.rules.filter((r) => r.family === family)) {
+        const present = has(this.opts.chain, ruleSpec(rule));
+        const description = `${rule.vip}:${rule.apiServerPort} -> :${rule.proxyPort}`;
+        checks.push({ family, kind: 'redirect', description, present });
+      }
+    }
+    this.lastChecks = checks;
+    return { checks, saved };
+  }
+
+  /**
+   * Makes the live rules match: rebuilds the chain if any rule is missing, and leaves exactly one
+   * jump per hook (extra copies and stale forms deleted in the same transaction). A nat table that
+   * cannot be read is left alone: writing blind is how jumps pile up.
+   */
+  assert(force = false): Promise<{ repaired: boolean }> {
     return this.serial(async () => {
+      const { saved } = await this.read();
       let repaired = false;
+      const unread: string[] = [];
       for (const family of [...this.touched]) {
         if (!this.families().includes(family)) await this.removeFamily(family);
       }
       for (const family of this.families()) {
-        const mine = checks.filter((c) => c.family === family);
+        const state = saved.get(family);
         const bin = this.binaries(family);
+        if (!state) {
+          unread.push(bin.save);
+          continue;
+        }
         this.touched.add(family);
-        const rebuild = force || mine.some((c) => c.kind === 'redirect' && !c.present);
-        const jumps = JUMP_FROM.filter(
-          (from) => !mine.some((c) => c.kind === 'jump' && c.description.startsWith(from) && c.present),
-        );
+        const rebuild =
+          force ||
+          this.rules.some(
+            (r) => r.family === family && !state.keys.has(ruleKey(this.opts.chain, ruleSpec(r))),
+          );
+        const jumps: JumpFrom[] = [];
+        const deletes: Array<{ from: JumpFrom; spec: string[] }> = [];
+        for (const from of JUMP_FROM) {
+          const copies = state.jumps.get(from) ?? [];
+          const ours = ruleKey(from, jumpSpec(this.opts.chain, from));
+          if (copies.length === 1 && ruleKey(from, copies[0]!) === ours) continue;
+          for (const spec of copies) deletes.push({ from, spec });
+          jumps.push(from);
+        }
         if (rebuild || jumps.length) {
           const rules = rebuild ? this.rules.filter((r) => r.family === family) : null;
           await this.must(
             bin.restore,
             ['-w', '5', '--noflush'],
-            renderRestore(this.opts.chain, rules, jumps),
+            renderRestore(this.opts.chain, rules, jumps, deletes),
           );
           repaired = true;
         }
@@ -291,12 +383,16 @@ export class IptablesRules {
         this.repairs++;
         this.lastRepairAt = new Date().toISOString();
       }
-      this.inPlace = true;
       if (repaired) {
+        this.inPlace = true;
         this.reasserts++;
         this.opts.log.info('iptables rules asserted', { chain: this.opts.chain, rules: this.rules.length });
-        this.lastChecks = this.lastChecks.map((c) => ({ ...c, present: true }));
+        this.lastChecks = this.lastChecks.map((c) => (saved.get(c.family) ? { ...c, present: true } : c));
       }
+      if (unread.length) {
+        throw new Error(`cannot read the nat table (${unread.join(', ')} failed): rules left as they are`);
+      }
+      if (this.families().length) this.inPlace = true;
       return { repaired };
     });
   }
@@ -310,11 +406,17 @@ export class IptablesRules {
   }
 
   private async removeFamily(family: Family): Promise<void> {
-    const bin = this.binaries(family).iptables;
+    let bin: string;
+    try {
+      bin = this.binaries(family).iptables;
+    } catch (err) {
+      this.opts.log.error('cannot remove iptables rules', { family, error: errorText(err) });
+      return;
+    }
     const nat = ['-w', '5', '-t', 'nat'];
     for (const from of JUMP_FROM) {
-      // Delete every copy: an earlier crash may have left a duplicate jump.
-      for (let i = 0; i < 10; i++) {
+      // Delete every copy: an earlier crash, or a table that could not be read, may have left several.
+      for (let i = 0; i < MAX_DELETES; i++) {
         const res = await this.run(bin, [...nat, '-D', from, ...jumpSpec(this.opts.chain, from)]);
         if (res.code !== 0) break;
       }
@@ -325,12 +427,19 @@ export class IptablesRules {
     this.touched.delete(family);
   }
 
-  /** The nat table's rules; none when it cannot be read (then assert() rewrites, and says why if that fails). */
-  private async savedKeys(bin: string): Promise<Set<string>> {
+  /** The nat table's rules, or undefined when it cannot be read (said once per failure streak). */
+  private async save(family: Family): Promise<SavedRules | undefined> {
+    let bin: string;
+    try {
+      bin = this.binaries(family).save;
+    } catch (err) {
+      this.opts.log.warn('iptables check failed', { family, error: errorText(err) });
+      return undefined;
+    }
     const res = await this.run(bin, ['-t', 'nat']);
-    if (res.code === 0) return savedRuleKeys(res.stdout);
+    if (res.code === 0) return parseSave(res.stdout, this.opts.chain);
     this.opts.log.warn('iptables check failed', { cmd: bin, code: res.code, stderr: res.stderr.trim() });
-    return new Set();
+    return undefined;
   }
 
   private async must(cmd: string, args: string[], stdin?: string): Promise<void> {

@@ -5,6 +5,7 @@ import {
   jumpSpec,
   redirectRules,
   renderRestore,
+  resolveBinaries,
   ruleKey,
   ruleSpec,
   savedRuleKeys,
@@ -189,6 +190,156 @@ describe('IptablesRules', () => {
     rules.setRules(redirectRules(vips.slice(0, 1), 6444));
     await expect(rules.assert()).rejects.toThrow(
       /iptables-nft-restore -w 5 --noflush failed \(exit 4\): Permission denied/,
+    );
+  });
+});
+
+/**
+ * A stateful fake of one family's nat table, as iptables-nft keeps it: *-save prints it,
+ * *-restore --noflush applies a transaction (all or nothing), iptables -D/-F/-X edit it. Rules are
+ * compared by ruleKey, as the kernel compares them for -D. `failSave` makes iptables-save fail.
+ */
+function fakeKernel(initial: Record<string, string[][]> = {}) {
+  const chains = new Map<string, string[][]>([
+    ['PREROUTING', []],
+    ['OUTPUT', []],
+    ...Object.entries(initial),
+  ]);
+  const state = { failSave: false, calls: [] as string[] };
+  const quote = (w: string) => (/\s/.test(w) ? `"${w}"` : w);
+  const del = (t: Map<string, string[][]>, chain: string, spec: string[]) => {
+    const list = t.get(chain);
+    const i = list?.findIndex((r) => ruleKey(chain, r) === ruleKey(chain, spec)) ?? -1;
+    if (!list || i < 0) return false;
+    list.splice(i, 1);
+    return true;
+  };
+  const ok = { code: 0, stdout: '', stderr: '' };
+  const fail = (stderr: string) => ({ code: 1, stdout: '', stderr });
+  const run: Runner = async (cmd, args, stdin) => {
+    state.calls.push(`${cmd} ${args.join(' ')}`);
+    if (cmd.endsWith('-save')) {
+      if (state.failSave) return fail('iptables-save: cannot read the ruleset');
+      const lines = ['*nat', ...[...chains.keys()].map((c) => `:${c} - [0:0]`)];
+      for (const [c, rules] of chains) for (const r of rules) lines.push(`-A ${c} ${r.map(quote).join(' ')}`);
+      return { ...ok, stdout: [...lines, 'COMMIT', ''].join('\n') };
+    }
+    if (cmd.endsWith('-restore')) {
+      const t = new Map([...chains].map(([c, r]) => [c, [...r]]));
+      for (const line of (stdin ?? '').split('\n')) {
+        const w = saveWords(line);
+        if (line.startsWith(':')) t.set(line.slice(1).split(' ')[0]!, []);
+        else if (w[0] === '-A') t.get(w[1]!)?.push(w.slice(2));
+        else if (w[0] === '-I') t.get(w[1]!)?.unshift(w.slice(3));
+        else if (w[0] === '-D' && !del(t, w[1]!, w.slice(2))) return fail(`line ${line}: no such rule`);
+      }
+      for (const [c, r] of t) chains.set(c, r);
+      return ok;
+    }
+    const [op, chain = '', ...spec] = args.slice(args.indexOf('nat') + 1);
+    if (op === '-D') return del(chains, chain, spec) ? ok : fail('Bad rule');
+    if (op === '-F') return chains.has(chain) ? (chains.set(chain, []), ok) : fail('No chain');
+    if (op === '-X') return chains.delete(chain) ? ok : fail('No chain');
+    return fail(`fake: unexpected ${cmd} ${args.join(' ')}`);
+  };
+  const jumps = (from: string) => chains.get(from)?.filter((r) => r.at(-1) === 'CPLB').length ?? 0;
+  return { run, state, chains, jumps };
+}
+
+describe('IptablesRules never piles up jumps (issue 12, item 8)', () => {
+  const make = (run: Runner) =>
+    new IptablesRules({ backend: 'nft', chain: 'CPLB', log: silent, run, resolve: (n) => n });
+  const v4 = redirectRules(vips.slice(0, 1), 6444);
+
+  it('leaves one jump per hook when iptables-save fails tick after tick, and after it recovers', async () => {
+    const kernel = fakeKernel();
+    const rules = make(kernel.run);
+    rules.setRules(v4);
+    await rules.assert();
+    kernel.state.failSave = true;
+    for (let tick = 0; tick < 5; tick++) {
+      await rules.assert().catch(() => undefined);
+      expect([kernel.jumps('PREROUTING'), kernel.jumps('OUTPUT')]).toEqual([1, 1]);
+    }
+    kernel.state.failSave = false;
+    await rules.assert();
+    expect([kernel.jumps('PREROUTING'), kernel.jumps('OUTPUT')]).toEqual([1, 1]);
+  });
+
+  it('says why when the table cannot be read, and writes nothing', async () => {
+    const kernel = fakeKernel();
+    kernel.state.failSave = true;
+    const rules = make(kernel.run);
+    rules.setRules(v4);
+    await expect(rules.assert()).rejects.toThrow(/cannot read the nat table \(iptables-nft-save failed\)/);
+    expect(kernel.state.calls.filter((c) => !c.includes('-save'))).toEqual([]);
+  });
+
+  it('deletes extra copies and stale forms of a jump in one transaction, keeping exactly one', async () => {
+    const pre = jumpSpec('CPLB', 'PREROUTING');
+    const out = jumpSpec('CPLB', 'OUTPUT');
+    const kernel = fakeKernel({
+      PREROUTING: [pre, pre, ['-j', 'CPLB'], pre],
+      OUTPUT: [out, out],
+    });
+    const rules = make(kernel.run);
+    rules.setRules(v4);
+    await rules.assert();
+    expect(kernel.chains.get('PREROUTING')).toEqual([pre]);
+    expect(kernel.chains.get('OUTPUT')).toEqual([out]);
+    expect(kernel.state.calls.filter((c) => c.includes('-restore'))).toHaveLength(1);
+  });
+
+  it('removes every copy of a jump on stop, however many there are', async () => {
+    const pre = jumpSpec('CPLB', 'PREROUTING');
+    const kernel = fakeKernel({ PREROUTING: Array.from({ length: 15 }, () => pre), CPLB: [] });
+    const rules = make(kernel.run);
+    rules.setRules(v4);
+    await rules.remove();
+    expect(kernel.jumps('PREROUTING')).toBe(0);
+    expect(kernel.chains.has('CPLB')).toBe(false);
+  });
+
+  it('uses one backend for every call: the plain names when one of the backend names is missing', async () => {
+    const kernel = fakeKernel();
+    const present = new Set([
+      'iptables-nft',
+      'iptables-nft-restore',
+      'iptables',
+      'iptables-restore',
+      'iptables-save',
+    ]);
+    // Debian's alternatives: each plain name is a link to the one nft program.
+    const rules = new IptablesRules({
+      backend: 'nft',
+      chain: 'CPLB',
+      log: silent,
+      run: kernel.run,
+      resolve: (n) => (present.has(n) ? n : undefined),
+      realpath: () => '/usr/sbin/xtables-nft-multi',
+    });
+    rules.setRules(v4);
+    await rules.assert();
+    await rules.remove();
+    const used = new Set(kernel.state.calls.map((c) => c.split(' ')[0]));
+    expect([...used].sort()).toEqual(['iptables', 'iptables-restore', 'iptables-save']);
+  });
+
+  it('refuses plain names that lead to the other backend', () => {
+    const links: Record<string, string> = {
+      iptables: '/usr/sbin/xtables-legacy-multi',
+      'iptables-restore': '/usr/sbin/xtables-legacy-multi',
+      'iptables-save': '/usr/sbin/xtables-legacy-multi',
+    };
+    expect(() =>
+      resolveBinaries(
+        'nft',
+        4,
+        (n) => (n in links ? n : undefined),
+        (p) => links[p] ?? p,
+      ),
+    ).toThrow(
+      /iptables-nft, iptables-nft-restore, iptables-nft-save not found, and .* not one nft program \(xtables-legacy-multi\)/,
     );
   });
 });
