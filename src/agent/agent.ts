@@ -145,7 +145,8 @@ export class Agent {
     await this.iptables
       .remove()
       .catch((err) => this.log.error('removing iptables rules failed', { error: errorText(err) }));
-    await this.proxy.close();
+    const drain = await this.proxy.shutdown(this.config.proxy.drainTimeoutMs);
+    if (drain.drained + drain.destroyed > 0) this.log.info('proxy connections closed', { ...drain });
     this.notify.close();
     await this.statusServer.close();
     await this.metrics?.close();
@@ -221,7 +222,7 @@ export class Agent {
     const c = this.config;
     try {
       if (c.proxy.enabled) await this.proxy.listen(c.proxy.bindPort, proxyBindAddress(c));
-      else await this.proxy.close(false);
+      else await this.proxy.close();
     } catch (err) {
       this.log.error('proxy cannot listen', { port: c.proxy.bindPort, error: errorText(err) });
     }

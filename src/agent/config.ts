@@ -84,6 +84,8 @@ const proxySchema = z.strictObject({
   bindAddress: ipAddress.optional(),
   bindPort: port.default(AGENT_DEFAULTS.proxyBindPort),
   dialTimeoutMs: positiveMs.default(3000),
+  /** On stop: how long open connections get to end on their own before they are cut. */
+  drainTimeoutMs: z.number().int().min(0).default(3000),
   upstreams: z.array(upstreamSchema).min(1),
   healthCheck: healthCheckSchema.prefault({}),
 });

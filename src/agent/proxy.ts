@@ -11,6 +11,14 @@ export interface ProxyOptions {
   dialTimeoutMs: number;
 }
 
+/** What a stop did with the connections that were open. */
+export interface DrainResult {
+  /** Ended by their clients or servers within the drain time. */
+  drained: number;
+  /** Still open when it ran out: cut. */
+  destroyed: number;
+}
+
 /** Probes a silent peer after 30 s idle: a dead node must not pin its partner's socket forever. */
 const KEEPALIVE_MS = 30_000;
 /** What an upstream connection reads into while quiet: all an idle watch holds. */
@@ -115,6 +123,8 @@ class Downstream implements net.OnReadOpts {
 export class TcpProxy {
   private server: net.Server | undefined;
   private readonly open = new Set<net.Socket>();
+  /** Accepted clients still waiting for an upstream dial: not in `open` yet. */
+  private readonly pending = new Set<net.Socket>();
   private boundTo: { host: string; port: number } | undefined;
 
   constructor(
@@ -167,17 +177,38 @@ export class TcpProxy {
     this.opts.log.info('proxy listening', { address: host, port: addr.port });
   }
 
-  /** Stops accepting; with `destroy` also cuts open connections (agent shutdown). */
-  async close(destroy = true): Promise<void> {
+  /** Stops accepting; open connections run on (a reload that disables the proxy). */
+  async close(): Promise<void> {
     await this.closeListener();
-    if (destroy) for (const socket of this.open) socket.destroy();
   }
 
+  /**
+   * Agent shutdown: stops accepting, gives open connections up to `drainMs` to end on their own
+   * (a request in flight completes), then cuts the rest. Bounded whatever the clients do: an idle
+   * watch never ends by itself, and a stop that waits for it outlives the service manager's timeout.
+   */
+  async shutdown(drainMs: number): Promise<DrainResult> {
+    await this.closeListener();
+    for (const client of this.pending) client.destroy();
+    const before = this.openConnections;
+    const deadline = Date.now() + drainMs;
+    while (this.open.size > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, deadline - Date.now())));
+    const destroyed = this.openConnections;
+    for (const socket of this.open) socket.destroy();
+    return { drained: before - destroyed, destroyed };
+  }
+
+  /**
+   * Closes the listening socket at once. server.close()'s callback waits for every accepted
+   * connection to end, which an idle client may never do: nothing here waits for it, or a reload
+   * that moves the port would block every reload after it.
+   */
   private async closeListener(): Promise<void> {
     const server = this.server;
     this.server = undefined;
     this.boundTo = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    server?.close();
   }
 
   private async handle(client: net.Socket): Promise<void> {
@@ -188,6 +219,7 @@ export class TcpProxy {
     client.on('error', onEarlyError);
     let dialed: { upstream: Upstream; connection: net.Socket };
     const down = new Downstream(client);
+    this.pending.add(client);
     try {
       dialed = await dialFirst(
         this.pool.candidates(),
@@ -200,11 +232,13 @@ export class TcpProxy {
           }),
       );
     } catch (err) {
+      this.pending.delete(client);
       const attempts = err instanceof NoUpstreamError ? err.attempts.length : 0;
       this.opts.log.warn('connection refused', { client: peer(), reason: errorText(err), attempts });
       client.destroy();
       return;
     }
+    this.pending.delete(client);
     const { upstream, connection: server } = dialed;
     client.removeListener('error', onEarlyError);
     if (clientError || client.destroyed) {
