@@ -9,7 +9,14 @@ import { dialFirst, NoUpstreamError, type Upstream, type UpstreamPool } from './
 export interface ProxyOptions {
   log: Logger;
   dialTimeoutMs: number;
+  /** Connections beyond this many are refused at once (and counted). */
+  maxConnections: number;
+  /** A connection with no traffic either way for this long is closed. */
+  idleTimeoutMs: number;
 }
+
+/** A refusal is logged at most this often: a flood must not flood the log too. */
+const REFUSAL_LOG_MS = 60_000;
 
 /** What a stop did with the connections that were open. */
 export interface DrainResult {
@@ -125,6 +132,9 @@ export class TcpProxy {
   private readonly open = new Set<net.Socket>();
   /** Accepted clients still waiting for an upstream dial: not in `open` yet. */
   private readonly pending = new Set<net.Socket>();
+  /** Connections refused because maxConnections were open. */
+  refusedOverLimit = 0;
+  private refusalLoggedAt = 0;
   private boundTo: { host: string; port: number } | undefined;
 
   constructor(
@@ -149,7 +159,18 @@ export class TcpProxy {
     this.pool = pool;
   }
 
-  async listen(port: number, host: string): Promise<void> {
+  /** A reload's new limits: the connection limit applies at once, the idle timeout to new connections. */
+  setLimits(limits: { maxConnections: number; idleTimeoutMs: number }): void {
+    this.opts.maxConnections = limits.maxConnections;
+    this.opts.idleTimeoutMs = limits.idleTimeoutMs;
+  }
+
+  get maxConnections(): number {
+    return this.opts.maxConnections;
+  }
+
+  /** `ipv6Only`: a '::' listener for IPv6 VIPs alone must not take IPv4, which no guard covers then. */
+  async listen(port: number, host: string, ipv6Only = false): Promise<void> {
     if (this.server && this.boundTo?.host === host && this.boundTo.port === port) return;
     await this.closeListener();
     const options = {
@@ -160,12 +181,13 @@ export class TcpProxy {
       keepAliveInitialDelay: KEEPALIVE_MS,
     };
     const server = net.createServer(options, (client) => {
-      void this.handle(client);
+      if (this.pending.size + this.open.size / 2 >= this.opts.maxConnections) this.refuse(client);
+      else void this.handle(client);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       // ipv6Only false: one '::' listener also takes IPv4 (REDIRECT of an IPv4 VIP lands on it).
-      server.listen({ port, host, ipv6Only: false }, () => {
+      server.listen({ port, host, ipv6Only }, () => {
         server.removeListener('error', reject);
         resolve();
       });
@@ -209,6 +231,20 @@ export class TcpProxy {
     this.server = undefined;
     this.boundTo = undefined;
     server?.close();
+  }
+
+  /** Over the limit: closed before any byte is read or any upstream dialled. */
+  private refuse(client: net.Socket): void {
+    this.refusedOverLimit++;
+    client.on('error', () => undefined);
+    client.destroy();
+    const now = Date.now();
+    if (now - this.refusalLoggedAt < REFUSAL_LOG_MS) return;
+    this.refusalLoggedAt = now;
+    this.opts.log.warn('connection refused: connection limit reached', {
+      maxConnections: this.opts.maxConnections,
+      refusedTotal: this.refusedOverLimit,
+    });
   }
 
   private async handle(client: net.Socket): Promise<void> {
@@ -262,6 +298,12 @@ export class TcpProxy {
     };
     client.on('error', abort);
     server.on('error', abort);
+    // The client socket sees every byte both ways (reads from it, writes to it): its idle timer is
+    // the connection's. Default a day: a watch is quiet for minutes, a dead peer goes by keepalive.
+    client.setTimeout(this.opts.idleTimeoutMs, () => {
+      this.opts.log.debug('connection idle: closed', { upstream: upstream.id });
+      abort();
+    });
     // 'close' means both directions are done (or the socket died): nothing can flow any more.
     let closed = 0;
     const onClose = (other: net.Socket) => {

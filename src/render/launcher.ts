@@ -5,7 +5,7 @@
  */
 import { shJoin, shq } from '../ssh/quote.js';
 import { MANAGED_HEADER } from './keepalived.js';
-import { AGENT_LOG, PLAIN_LAUNCHER, RUN_DIR } from './paths.js';
+import { AGENT_LOG, AGENT_NOFILE, PLAIN_LAUNCHER, RUN_DIR } from './paths.js';
 
 export interface LauncherPaths {
   runDir: string;
@@ -53,6 +53,8 @@ wait_gone() {
 
 supervise() {
   echo $$ >"$SUPERVISOR_PID"
+  # The same open-file limit as the systemd unit's LimitNOFILE (the agent inherits it).
+  ulimit -n ${AGENT_NOFILE} 2>/dev/null || echo "cannot raise the open-file limit to ${AGENT_NOFILE}: it stays $(ulimit -n)" >&2
   child=
   stopping=
   trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT

@@ -7,7 +7,7 @@ import { shJoin } from '../ssh/quote.js';
 import { MANAGED_HEADER } from './keepalived.js';
 import { agentArgv, type AgentCommand } from './agent-command.js';
 import { renderPlainLauncher } from './launcher.js';
-import { OPENRC_SCRIPT, PLAIN_LAUNCHER, RUN_DIR, SERVICE_NAME, SYSTEMD_UNIT } from './paths.js';
+import { AGENT_NOFILE, OPENRC_SCRIPT, PLAIN_LAUNCHER, RUN_DIR, SERVICE_NAME, SYSTEMD_UNIT } from './paths.js';
 
 export { agentArgv, type AgentCommand } from './agent-command.js';
 export { renderPlainLauncher } from './launcher.js';
@@ -38,7 +38,7 @@ KillMode=process
 TimeoutStopSec=20
 RuntimeDirectory=${RUN_DIR.replace(/^\/run\//, '')}
 RuntimeDirectoryMode=0755
-LimitNOFILE=65536
+LimitNOFILE=${AGENT_NOFILE}
 
 [Install]
 WantedBy=multi-user.target
@@ -61,6 +61,8 @@ command=${shJoin([command!])}
 command_args=${shJoin([shJoin(args)])}
 respawn_delay=1
 respawn_max=0
+# The same open-file limit as the systemd unit's LimitNOFILE.
+rc_ulimit="-n ${AGENT_NOFILE}"
 output_log=/var/log/${SERVICE_NAME}.log
 error_log=/var/log/${SERVICE_NAME}.log
 extra_started_commands="reload"
