@@ -7,6 +7,15 @@ import { shJoin, shq } from '../ssh/quote.js';
 import { MANAGED_HEADER } from './keepalived.js';
 import { AGENT_LOG, AGENT_NOFILE, PLAIN_LAUNCHER, RUN_DIR } from './paths.js';
 
+/**
+ * sh that gives the processes it starts the systemd unit's LimitNOFILE, or the most the host
+ * allows where it caps the hard limit lower (no CAP_SYS_RESOURCE, a container): never less than
+ * what was inherited.
+ */
+export function raiseNofile(): string {
+  return `ulimit -n ${AGENT_NOFILE} 2>/dev/null || ulimit -S -n "$(ulimit -H -n)"`;
+}
+
 export interface LauncherPaths {
   runDir: string;
   log: string;
@@ -54,7 +63,7 @@ wait_gone() {
 supervise() {
   echo $$ >"$SUPERVISOR_PID"
   # The same open-file limit as the systemd unit's LimitNOFILE (the agent inherits it).
-  ulimit -n ${AGENT_NOFILE} 2>/dev/null || echo "cannot raise the open-file limit to ${AGENT_NOFILE}: it stays $(ulimit -n)" >&2
+  ${raiseNofile()}
   child=
   stopping=
   trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT

@@ -11,6 +11,7 @@ import { AGENT_NOFILE, OPENRC_SCRIPT, PLAIN_LAUNCHER, RUN_DIR, SERVICE_NAME, SYS
 
 export { agentArgv, type AgentCommand } from './agent-command.js';
 export { renderPlainLauncher } from './launcher.js';
+import { raiseNofile } from './launcher.js';
 
 /**
  * KillMode=process: `stop` sends SIGTERM to the agent alone, which stops keepalived in order (its
@@ -61,8 +62,6 @@ command=${shJoin([command!])}
 command_args=${shJoin([shJoin(args)])}
 respawn_delay=1
 respawn_max=0
-# The same open-file limit as the systemd unit's LimitNOFILE.
-rc_ulimit="-n ${AGENT_NOFILE}"
 output_log=/var/log/${SERVICE_NAME}.log
 error_log=/var/log/${SERVICE_NAME}.log
 extra_started_commands="reload"
@@ -73,6 +72,9 @@ depend() {
 }
 
 start_pre() {
+\t# The same open-file limit as the systemd unit's LimitNOFILE: start runs in this shell, and
+\t# supervise-daemon and the agent inherit it. (rc_ulimit would fail whole where the host caps it.)
+\t${raiseNofile()}
 \tcheckpath -d -m 0755 ${RUN_DIR}
 }
 
