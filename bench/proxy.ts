@@ -209,6 +209,10 @@ async function main(): Promise<void> {
       join(dir, 'haproxy.log'),
     );
     const agentJson = writeAgentConfig(dir, ns, UPSTREAM_PORTS, PORTS.agent);
+    // The agent resets connections to its port that no REDIRECT brought (its guard): the load
+    // generator's 127.0.0.1:6444 goes through a REDIRECT of its own, as VIP:6443 does on a node.
+    execFileSync('ip', ['netns', 'exec', ns, 'iptables-nft', '-t', 'nat', '-I', 'OUTPUT', '-d', '127.0.0.1/32',
+      '-p', 'tcp', '--dport', String(PORTS.agent), '-j', 'REDIRECT', '--to-ports', String(PORTS.agent)]); // prettier-ignore
     if (reassertMs) {
       const c = JSON.parse(readFileSync(agentJson, 'utf8'));
       writeFileSync(

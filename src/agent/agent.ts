@@ -66,6 +66,8 @@ export class Agent {
     this.proxy = new TcpProxy(this.pool, {
       log: log.child({ component: 'proxy' }),
       dialTimeoutMs: c.proxy.dialTimeoutMs,
+      maxConnections: c.proxy.maxConnections,
+      idleTimeoutMs: c.proxy.idleTimeoutMs,
     });
     this.track = new TrackFile(c.keepalived.trackFile);
     this.keepalived = new KeepalivedSupervisor({
@@ -146,7 +148,8 @@ export class Agent {
     await this.iptables
       .remove()
       .catch((err) => this.log.error('removing iptables rules failed', { error: errorText(err) }));
-    await this.proxy.close();
+    const drain = await this.proxy.shutdown(this.config.proxy.drainTimeoutMs);
+    if (drain.drained + drain.destroyed > 0) this.log.info('proxy connections closed', { ...drain });
     this.notify.close();
     await this.statusServer.close();
     await this.metrics?.close();
@@ -179,6 +182,7 @@ export class Agent {
       this.pool = UpstreamPool.fromConfig(c.proxy.upstreams, c.proxy.healthCheck, this.pool);
       this.checker.setTargets(this.pool.upstreams, c.proxy.healthCheck);
       this.proxy.setPool(this.pool);
+      this.proxy.setLimits(c.proxy);
       this.vrrp.expect(c.vips.map((v) => v.instanceName));
       if (old.iptables.backend !== c.iptables.backend || old.iptables.chain !== c.iptables.chain) {
         await this.iptables.remove();
@@ -225,8 +229,10 @@ export class Agent {
   private async ensureProxy(): Promise<void> {
     const c = this.config;
     try {
-      if (c.proxy.enabled) await this.proxy.listen(c.proxy.bindPort, proxyBindAddress(c));
-      else await this.proxy.close(false);
+      // The guard rule exists per family of the VIPs: the listener takes no family without one.
+      const ipv6Only = !c.vips.some((v) => v.family === 4);
+      if (c.proxy.enabled) await this.proxy.listen(c.proxy.bindPort, proxyBindAddress(c), ipv6Only);
+      else await this.proxy.close();
     } catch (err) {
       this.log.error('proxy cannot listen', { port: c.proxy.bindPort, error: errorText(err) });
     }
@@ -332,6 +338,8 @@ export class Agent {
         bindAddress: proxyBindAddress(c),
         bindPort: this.proxy.address?.port ?? c.proxy.bindPort,
         openConnections: this.proxy.openConnections,
+        maxConnections: this.proxy.maxConnections,
+        refusedOverLimit: this.proxy.refusedOverLimit,
         healthyUpstreams: this.pool.healthyCount,
         upstreams: this.pool.upstreams.map((u) => u.status()),
       },

@@ -95,6 +95,12 @@ const proxySchema = z.strictObject({
   bindAddress: ipAddress.optional(),
   bindPort: port.default(AGENT_DEFAULTS.proxyBindPort),
   dialTimeoutMs: positiveMs.default(3000),
+  /** Connections beyond this many are refused (closed at once) and counted. */
+  maxConnections: z.number().int().min(1).default(10_000),
+  /** A connection with no traffic either way for this long is closed: a day, watches idle for minutes. */
+  idleTimeoutMs: positiveMs.default(86_400_000),
+  /** On stop: how long open connections get to end on their own before they are cut. */
+  drainTimeoutMs: z.number().int().min(0).default(3000),
   upstreams: z.array(upstreamSchema).min(1),
   healthCheck: healthCheckSchema.prefault({}),
 });

@@ -2,18 +2,28 @@
  * The REDIRECT rules: VIP:apiServerPort → the proxy port, in a nat chain of our own that PREROUTING
  * (remote clients) and OUTPUT (clients on this node while it holds the VIP; the kernel redirects
  * those to 127.0.0.1/::1, which the wildcard proxy listener takes) jump to. A CNI may flush nat: the rules are re-asserted.
+ *
+ * And the guard: the proxy listens on a wildcard address (REDIRECT needs it), so without more anyone
+ * who reaches a controller would reach the API servers through :6444 without the VIP. A filter
+ * chain of the same name, jumped to from INPUT, resets every connection to the proxy port that did
+ * not come through a REDIRECT (conntrack marks those DNAT, from PREROUTING and OUTPUT alike).
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants, realpathSync } from 'node:fs';
+import { basename, delimiter, join } from 'node:path';
 import { canonicalIp } from '../config/net.js';
 import type { AgentVip } from './config.js';
 import { errorText, type Logger } from './log.js';
 
 export type IptablesBackend = 'nft' | 'legacy';
 export type Family = 4 | 6;
+export type Table = 'nat' | 'filter';
+/** The nat hooks that jump to the REDIRECT chain. */
 export const JUMP_FROM = ['PREROUTING', 'OUTPUT'] as const;
-export type JumpFrom = (typeof JUMP_FROM)[number];
+/** Every hook that jumps to a chain of ours: the nat ones and the filter INPUT (the guard). */
+export const ALL_JUMPS = [...JUMP_FROM, 'INPUT'] as const;
+export type JumpFrom = (typeof ALL_JUMPS)[number];
+export const tableOf = (from: JumpFrom): Table => (from === 'INPUT' ? 'filter' : 'nat');
 
 export interface RedirectRule {
   family: Family;
@@ -47,6 +57,23 @@ export function ruleSpec(rule: RedirectRule): string[] {
   ]; // prettier-ignore
 }
 
+export const GUARD_COMMENT = 'cplb: only connections redirected from a VIP';
+
+/** The filter rule that resets connections to the proxy port that no REDIRECT brought there. */
+export function guardSpec(proxyPort: number): string[] {
+  return [
+    '-p', 'tcp', '--dport', String(proxyPort),
+    '-m', 'conntrack', '!', '--ctstate', 'DNAT',
+    '-m', 'comment', '--comment', GUARD_COMMENT,
+    '-j', 'REJECT', '--reject-with', 'tcp-reset',
+  ]; // prettier-ignore
+}
+
+/** The proxy ports the guard covers (one, unless a reload is moving it). */
+export function guardPorts(rules: readonly RedirectRule[]): number[] {
+  return [...new Set(rules.map((r) => r.proxyPort))].sort((a, b) => a - b);
+}
+
 /**
  * OUTPUT jumps only for local destinations: a node's own client reaches the VIP through its local
  * proxy while it holds the VIP, and over the wire to the holder otherwise (a FAULT node's proxy,
@@ -62,26 +89,38 @@ function restoreQuote(arg: string): string {
 }
 
 /**
- * iptables-restore --noflush input that (re)creates the chain with exactly these rules in one
- * transaction: declaring a chain flushes it, and the rest of the nat table is left alone.
+ * iptables-restore --noflush input that (re)creates the chains with exactly these rules, one
+ * transaction per table: declaring a chain flushes it, and the rest of each table is left alone.
+ * `rules` null: the nat chain is intact (declaring it would flush it); `guard` null: likewise the
+ * filter chain. Jumps go after every copy of them is deleted, so there is never more than one.
  */
 export function renderRestore(
   chain: string,
   rules: RedirectRule[] | null,
   jumps: readonly JumpFrom[] = [],
+  deletes: ReadonlyArray<{ from: JumpFrom; spec: readonly string[] }> = [],
+  guard: readonly number[] | null = null,
 ): string {
-  const lines = ['*nat'];
-  // rules null: the chain is intact and only jumps are missing (declaring it would flush it).
+  const line = (words: string[]) => words.map(restoreQuote).join(' ');
+  const section = (table: Table, body: string[]) => {
+    for (const d of deletes) if (tableOf(d.from) === table) body.push(line(['-D', d.from, ...d.spec]));
+    // First in line, ahead of a CNI's own jumps; in the same transaction as the chain, so a rule
+    // never exists without its jump.
+    for (const from of jumps)
+      if (tableOf(from) === table) body.push(line(['-I', from, '1', ...jumpSpec(chain, from)]));
+    return body.length ? [`*${table}`, ...body, 'COMMIT'] : [];
+  };
+  const nat: string[] = [];
   if (rules) {
-    lines.push(`:${chain} - [0:0]`);
-    for (const rule of rules) lines.push(['-A', chain, ...ruleSpec(rule)].map(restoreQuote).join(' '));
+    nat.push(`:${chain} - [0:0]`);
+    for (const rule of rules) nat.push(line(['-A', chain, ...ruleSpec(rule)]));
   }
-  // First in line, ahead of a CNI's own nat jumps; in the same transaction as the chain, so a
-  // rule never exists without its jump.
-  for (const from of jumps)
-    lines.push(['-I', from, '1', ...jumpSpec(chain, from)].map(restoreQuote).join(' '));
-  lines.push('COMMIT', '');
-  return lines.join('\n');
+  const filter: string[] = [];
+  if (guard) {
+    filter.push(`:${chain} - [0:0]`);
+    for (const port of guard) filter.push(line(['-A', chain, ...guardSpec(port)]));
+  }
+  return [...section('nat', nat), ...section('filter', filter), ''].join('\n');
 }
 
 /** Splits an iptables-save line into words; "quoted strings" (with \" inside) are one word. */
@@ -106,26 +145,54 @@ export function ruleKey(chain: string, spec: readonly string[]): string {
       i++;
       continue;
     }
+    // A negation belongs to the option after it: `! --ctstate DNAT`.
+    const option = word === '!' ? `! ${spec[++i] ?? ''}` : word;
     let value = spec[i + 1] ?? '';
     if (word === '-d' || word === '-s') {
       const [addr = '', len = ''] = value.split('/');
       value = `${canonicalIp(addr)}/${len}`;
     }
-    pairs.push(`${word} ${value}`);
+    pairs.push(`${option} ${value}`);
     i++;
   }
   return `${chain}|${pairs.sort().join('|')}`;
 }
 
-/** The keys of every rule in an iptables-save text. */
+/** The keys of every rule in an iptables-save text, whatever its table. */
 export function savedRuleKeys(save: string): Set<string> {
-  const keys = new Set<string>();
+  const { tables } = parseSave(save, '');
+  return new Set([...tables.values()].flatMap((keys) => [...keys]));
+}
+
+export interface SavedRules {
+  /** Rule keys per table. */
+  tables: Map<Table, Set<string>>;
+  /** Per hook chain, every rule that jumps to `chain`, as saved (ours or not, copies included). */
+  jumps: Map<JumpFrom, string[][]>;
+}
+
+/** Reads an iptables-save text: every rule's key, and every jump to `chain` with its saved words. */
+export function parseSave(save: string, chain: string): SavedRules {
+  const tables = new Map<Table, Set<string>>([
+    ['nat', new Set()],
+    ['filter', new Set()],
+  ]);
+  const jumps = new Map<JumpFrom, string[][]>(ALL_JUMPS.map((from) => [from, []]));
+  let table = 'nat';
   for (const line of save.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1).trim();
     if (!line.startsWith('-A ')) continue;
+    const keys = tables.get(table as Table);
+    if (!keys) continue;
     const words = saveWords(line);
-    keys.add(ruleKey(words[1] ?? '', words.slice(2)));
+    const from = words[1] ?? '';
+    const spec = words.slice(2);
+    keys.add(ruleKey(from, spec));
+    const target = spec[spec.indexOf('-j') + 1];
+    const hook = ALL_JUMPS.find((h) => h === from && tableOf(h) === table);
+    if (hook && target === chain) jumps.get(hook)!.push(spec);
   }
-  return keys;
+  return { tables, jumps };
 }
 
 export interface Binaries {
@@ -180,7 +247,7 @@ export const execRunner: Runner = (cmd, args, stdin) =>
 
 export interface RuleCheck {
   family: Family;
-  kind: 'jump' | 'redirect';
+  kind: 'jump' | 'redirect' | 'guard';
   description: string;
   present: boolean;
 }
@@ -192,6 +259,52 @@ export interface IptablesOptions {
   run?: Runner;
   /** Resolves binary names to paths; tests pass identity. */
   resolve?: (name: string) => string | undefined;
+  /** The file a path finally names (symlinks followed); tests pass a map. */
+  realpath?: (path: string) => string;
+}
+
+/** How many copies of a jump stop deletes at most: only a rule re-added as fast as it goes could need more. */
+const MAX_DELETES = 10_000;
+
+const realpathOrSelf = (path: string) => {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+};
+
+/**
+ * The three binaries of one family, all of one backend: mixing (say, iptables-nft-restore to write
+ * and a legacy iptables-save to read) makes every read miss what was written, and jumps pile up.
+ * The backend's own names when all three exist; else the plain names when all three lead to one
+ * program of that backend (Debian's alternatives: iptables -> iptables-nft -> xtables-nft-multi).
+ */
+export function resolveBinaries(
+  backend: IptablesBackend,
+  family: Family,
+  resolve: (name: string) => string | undefined,
+  realpath: (path: string) => string,
+): Binaries {
+  const names = binaryNames(backend, family);
+  const own = [names.iptables, names.restore, names.save].map((name) => resolve(name));
+  if (own.every(Boolean)) return { iptables: own[0]!, restore: own[1]!, save: own[2]! };
+  const base = family === 4 ? 'iptables' : 'ip6tables';
+  const plainNames = [base, `${base}-restore`, `${base}-save`];
+  const plain = plainNames.map((name) => resolve(name));
+  const missing = [names.iptables, names.restore, names.save].filter((_, i) => !own[i]);
+  if (plain.every(Boolean)) {
+    const programs = new Set(plain.map((p) => basename(realpath(p!))));
+    const other: IptablesBackend = backend === 'nft' ? 'legacy' : 'nft';
+    const [program = ''] = programs;
+    if (programs.size === 1 && !program.includes(other))
+      return { iptables: plain[0]!, restore: plain[1]!, save: plain[2]! };
+    throw new Error(
+      `${missing.join(', ')} not found, and ${plainNames.join(', ')} are not one ${backend} program ` +
+        `(${[...programs].join(', ')}): install the ${backend} iptables tools`,
+    );
+  }
+  throw new Error(`${missing.join(', ')} not found: install the ${backend} iptables tools`);
 }
 
 export class IptablesRules {
@@ -199,6 +312,7 @@ export class IptablesRules {
   private readonly touched = new Set<Family>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly run: Runner;
+  private readonly resolved = new Map<Family, Binaries>();
   reasserts = 0;
   /** Rules found missing after they had been in place (a CNI flushing nat, a hand edit), and put back. */
   repairs = 0;
@@ -219,16 +333,19 @@ export class IptablesRules {
     return [...new Set(this.rules.map((r) => r.family))].sort();
   }
 
+  /** Resolved once per family and kept: every later call of this agent uses the same backend. */
   binaries(family: Family): Binaries {
-    const names = binaryNames(this.opts.backend, family);
-    const resolve = this.opts.resolve ?? which;
-    // Some distros ship only the plain name for their one backend: fall back to it.
-    const plain = family === 4 ? 'iptables' : 'ip6tables';
-    return {
-      iptables: resolve(names.iptables) ?? resolve(plain) ?? names.iptables,
-      restore: resolve(names.restore) ?? resolve(`${plain}-restore`) ?? names.restore,
-      save: resolve(names.save) ?? resolve(`${plain}-save`) ?? names.save,
-    };
+    let bin = this.resolved.get(family);
+    if (!bin) {
+      bin = resolveBinaries(
+        this.opts.backend,
+        family,
+        this.opts.resolve ?? which,
+        this.opts.realpath ?? realpathOrSelf,
+      );
+      this.resolved.set(family, bin);
+    }
+    return bin;
   }
 
   /**
@@ -237,52 +354,79 @@ export class IptablesRules {
    * node with kube-proxy in iptables mode that is thousands of rules, every few seconds).
    */
   check(): Promise<RuleCheck[]> {
-    return this.serial(async () => {
-      const checks: RuleCheck[] = [];
-      for (const family of this.families()) {
-        const present = await this.savedKeys(this.binaries(family).save);
-        const has = (chain: string, spec: string[]) => present.has(ruleKey(chain, spec));
-        for (const from of JUMP_FROM) {
-          checks.push({
-            family,
-            kind: 'jump',
-            description: `${from} -> ${this.opts.chain}`,
-            present: has(from, jumpSpec(this.opts.chain, from)),
-          });
-        }
-        for (const rule of this.rules.filter((r) => r.family === family)) {
-          const present = has(this.opts.chain, ruleSpec(rule));
-          const description = `${rule.vip}:${rule.apiServerPort} -> :${rule.proxyPort}`;
-          checks.push({ family, kind: 'redirect', description, present });
-        }
-      }
-      this.lastChecks = checks;
-      return checks;
-    });
+    return this.serial(async () => (await this.read()).checks);
   }
 
-  /** Makes the live rules match: rebuilds the chain if any rule is missing, adds missing jumps. */
-  async assert(force = false): Promise<{ repaired: boolean }> {
-    const checks = await this.check();
+  private async read(): Promise<{ checks: RuleCheck[]; saved: Map<Family, SavedRules | undefined> }> {
+    const checks: RuleCheck[] = [];
+    const saved = new Map<Family, SavedRules | undefined>();
+    const chain = this.opts.chain;
+    for (const family of this.families()) {
+      const state = await this.save(family);
+      saved.set(family, state);
+      const has = (table: Table, from: string, spec: string[]) =>
+        state?.tables.get(table)?.has(ruleKey(from, spec)) ?? false;
+      for (const from of ALL_JUMPS) {
+        const present = has(tableOf(from), from, jumpSpec(chain, from));
+        checks.push({ family, kind: 'jump', description: `${from} -> ${chain}`, present });
+      }
+      const mine = this.rules.filter((r) => r.family === family);
+      for (const rule of mine) {
+        const present = has('nat', chain, ruleSpec(rule));
+        const description = `${rule.vip}:${rule.apiServerPort} -> :${rule.proxyPort}`;
+        checks.push({ family, kind: 'redirect', description, present });
+      }
+      for (const port of guardPorts(mine)) {
+        const present = has('filter', chain, guardSpec(port));
+        checks.push({ family, kind: 'guard', description: `:${port} only from a REDIRECT`, present });
+      }
+    }
+    this.lastChecks = checks;
+    return { checks, saved };
+  }
+
+  /**
+   * Makes the live rules match: rebuilds the chain if any rule is missing, and leaves exactly one
+   * jump per hook (extra copies and stale forms deleted in the same transaction). A nat table that
+   * cannot be read is left alone: writing blind is how jumps pile up.
+   */
+  assert(force = false): Promise<{ repaired: boolean }> {
     return this.serial(async () => {
+      const { saved } = await this.read();
       let repaired = false;
+      const unread: string[] = [];
       for (const family of [...this.touched]) {
         if (!this.families().includes(family)) await this.removeFamily(family);
       }
       for (const family of this.families()) {
-        const mine = checks.filter((c) => c.family === family);
+        const state = saved.get(family);
         const bin = this.binaries(family);
+        if (!state) {
+          unread.push(bin.save);
+          continue;
+        }
         this.touched.add(family);
-        const rebuild = force || mine.some((c) => c.kind === 'redirect' && !c.present);
-        const jumps = JUMP_FROM.filter(
-          (from) => !mine.some((c) => c.kind === 'jump' && c.description.startsWith(from) && c.present),
-        );
-        if (rebuild || jumps.length) {
-          const rules = rebuild ? this.rules.filter((r) => r.family === family) : null;
+        const chain = this.opts.chain;
+        const mine = this.rules.filter((r) => r.family === family);
+        const nat = state.tables.get('nat')!;
+        const filter = state.tables.get('filter')!;
+        const rebuild = force || mine.some((r) => !nat.has(ruleKey(chain, ruleSpec(r))));
+        const ports = guardPorts(mine);
+        const reguard = force || ports.some((p) => !filter.has(ruleKey(chain, guardSpec(p))));
+        const jumps: JumpFrom[] = [];
+        const deletes: Array<{ from: JumpFrom; spec: string[] }> = [];
+        for (const from of ALL_JUMPS) {
+          const copies = state.jumps.get(from) ?? [];
+          const ours = ruleKey(from, jumpSpec(this.opts.chain, from));
+          if (copies.length === 1 && ruleKey(from, copies[0]!) === ours) continue;
+          for (const spec of copies) deletes.push({ from, spec });
+          jumps.push(from);
+        }
+        if (rebuild || reguard || jumps.length) {
           await this.must(
             bin.restore,
             ['-w', '5', '--noflush'],
-            renderRestore(this.opts.chain, rules, jumps),
+            renderRestore(chain, rebuild ? mine : null, jumps, deletes, reguard ? ports : null),
           );
           repaired = true;
         }
@@ -291,12 +435,16 @@ export class IptablesRules {
         this.repairs++;
         this.lastRepairAt = new Date().toISOString();
       }
-      this.inPlace = true;
       if (repaired) {
+        this.inPlace = true;
         this.reasserts++;
         this.opts.log.info('iptables rules asserted', { chain: this.opts.chain, rules: this.rules.length });
-        this.lastChecks = this.lastChecks.map((c) => ({ ...c, present: true }));
+        this.lastChecks = this.lastChecks.map((c) => (saved.get(c.family) ? { ...c, present: true } : c));
       }
+      if (unread.length) {
+        throw new Error(`cannot read the rules (${unread.join(', ')} failed): rules left as they are`);
+      }
+      if (this.families().length) this.inPlace = true;
       return { repaired };
     });
   }
@@ -310,27 +458,44 @@ export class IptablesRules {
   }
 
   private async removeFamily(family: Family): Promise<void> {
-    const bin = this.binaries(family).iptables;
-    const nat = ['-w', '5', '-t', 'nat'];
-    for (const from of JUMP_FROM) {
-      // Delete every copy: an earlier crash may have left a duplicate jump.
-      for (let i = 0; i < 10; i++) {
-        const res = await this.run(bin, [...nat, '-D', from, ...jumpSpec(this.opts.chain, from)]);
-        if (res.code !== 0) break;
-      }
+    let bin: string;
+    try {
+      bin = this.binaries(family).iptables;
+    } catch (err) {
+      this.opts.log.error('cannot remove iptables rules', { family, error: errorText(err) });
+      return;
     }
-    await this.run(bin, [...nat, '-F', this.opts.chain]);
-    const res = await this.run(bin, [...nat, '-X', this.opts.chain]);
-    if (res.code === 0) this.opts.log.info('iptables chain removed', { chain: this.opts.chain, family });
+    for (const table of ['nat', 'filter'] as const) {
+      const t = ['-w', '5', '-t', table];
+      for (const from of ALL_JUMPS.filter((h) => tableOf(h) === table)) {
+        // Delete every copy: an earlier crash, or a table that could not be read, may have left several.
+        for (let i = 0; i < MAX_DELETES; i++) {
+          const res = await this.run(bin, [...t, '-D', from, ...jumpSpec(this.opts.chain, from)]);
+          if (res.code !== 0) break;
+        }
+      }
+      await this.run(bin, [...t, '-F', this.opts.chain]);
+      const res = await this.run(bin, [...t, '-X', this.opts.chain]);
+      if (res.code === 0)
+        this.opts.log.info('iptables chain removed', { chain: this.opts.chain, family, table });
+    }
     this.touched.delete(family);
   }
 
-  /** The nat table's rules; none when it cannot be read (then assert() rewrites, and says why if that fails). */
-  private async savedKeys(bin: string): Promise<Set<string>> {
-    const res = await this.run(bin, ['-t', 'nat']);
-    if (res.code === 0) return savedRuleKeys(res.stdout);
+  /** The saved rules, or undefined when they cannot be read. */
+  private async save(family: Family): Promise<SavedRules | undefined> {
+    let bin: string;
+    try {
+      bin = this.binaries(family).save;
+    } catch (err) {
+      this.opts.log.warn('iptables check failed', { family, error: errorText(err) });
+      return undefined;
+    }
+    // One read of every table (nat for the REDIRECT, filter for the guard): one ruleset fetch.
+    const res = await this.run(bin, []);
+    if (res.code === 0) return parseSave(res.stdout, this.opts.chain);
     this.opts.log.warn('iptables check failed', { cmd: bin, code: res.code, stderr: res.stderr.trim() });
-    return new Set();
+    return undefined;
   }
 
   private async must(cmd: string, args: string[], stdin?: string): Promise<void> {

@@ -26,6 +26,9 @@ interface Args {
   pidFile: string | undefined;
 }
 
+/** Beyond the drain: keepalived's own stop (its TERM, then KILL after 5 s) and the rest of the cleanup. */
+const STOP_MARGIN_MS = 10_000;
+
 const USAGE =
   'usage: cplb-agent [run|status|check-config|version] [--config FILE] [--socket FILE] [--pid-file FILE]';
 
@@ -62,6 +65,13 @@ async function run(args: Args): Promise<number> {
       process.exit(1);
     }
     log.info('stopping', { reason: why });
+    // Whatever hangs in stop (it should not), the process ends: a half-stopped agent serves no
+    // one and, still alive, is never restarted by its service manager.
+    const limitMs = loaded.config.proxy.drainTimeoutMs + STOP_MARGIN_MS;
+    setTimeout(() => {
+      log.error('stop did not finish in time: exiting', { limitMs });
+      process.exit(code === 0 ? 1 : code);
+    }, limitMs);
     stopping = agent
       .stop()
       .catch((err) => log.error('stop failed', { error: errorText(err) }))

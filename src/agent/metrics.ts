@@ -100,6 +100,18 @@ export function renderMetrics(s: AgentStatus, proc?: ProcessFigures): string {
     s.vips.map((v) => [{ address: v.address, instance: v.instanceName }, bool(v.held)]),
   );
   w.metric('cplb_proxy_listening', 'gauge', '1 while the proxy listens.', [[{}, bool(s.proxy.listening)]]);
+  w.metric('cplb_proxy_open_connections', 'gauge', 'Open proxied connections.', [
+    [{}, s.proxy.openConnections],
+  ]);
+  w.metric('cplb_proxy_max_connections', 'gauge', 'The connection limit (proxy.maxConnections).', [
+    [{}, s.proxy.maxConnections ?? 0],
+  ]);
+  w.metric(
+    'cplb_proxy_connections_refused_total',
+    'counter',
+    'Connections refused at once because the connection limit was reached.',
+    [[{ reason: 'limit' }, s.proxy.refusedOverLimit ?? 0]],
+  );
   const up = s.proxy.upstreams.map((u) => ({ u, l: { upstream: `${u.address}:${u.port}` } }));
   w.metric(
     'cplb_upstream_healthy',

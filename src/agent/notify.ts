@@ -74,9 +74,15 @@ export class NotifyFifoReader {
     this.socket = socket;
   }
 
+  /** On agent stop (keepalived has gone): the fifo goes too, the next start makes a new one. */
   close(): void {
     this.socket?.destroy();
     this.socket = undefined;
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // gone already
+    }
   }
 
   private async ensureFifo(): Promise<void> {

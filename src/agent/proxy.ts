@@ -9,6 +9,21 @@ import { dialFirst, NoUpstreamError, type Upstream, type UpstreamPool } from './
 export interface ProxyOptions {
   log: Logger;
   dialTimeoutMs: number;
+  /** Connections beyond this many are refused at once (and counted). */
+  maxConnections: number;
+  /** A connection with no traffic either way for this long is closed. */
+  idleTimeoutMs: number;
+}
+
+/** A refusal is logged at most this often: a flood must not flood the log too. */
+const REFUSAL_LOG_MS = 60_000;
+
+/** What a stop did with the connections that were open. */
+export interface DrainResult {
+  /** Ended by their clients or servers within the drain time. */
+  drained: number;
+  /** Still open when it ran out: cut. */
+  destroyed: number;
 }
 
 /** Probes a silent peer after 30 s idle: a dead node must not pin its partner's socket forever. */
@@ -115,6 +130,11 @@ class Downstream implements net.OnReadOpts {
 export class TcpProxy {
   private server: net.Server | undefined;
   private readonly open = new Set<net.Socket>();
+  /** Accepted clients still waiting for an upstream dial: not in `open` yet. */
+  private readonly pending = new Set<net.Socket>();
+  /** Connections refused because maxConnections were open. */
+  refusedOverLimit = 0;
+  private refusalLoggedAt = 0;
   private boundTo: { host: string; port: number } | undefined;
 
   constructor(
@@ -141,11 +161,22 @@ export class TcpProxy {
     this.pool = pool;
   }
 
+  /** A reload's new limits: the connection limit applies at once, the idle timeout to new connections. */
+  setLimits(limits: { maxConnections: number; idleTimeoutMs: number }): void {
+    this.opts.maxConnections = limits.maxConnections;
+    this.opts.idleTimeoutMs = limits.idleTimeoutMs;
+  }
+
+  get maxConnections(): number {
+    return this.opts.maxConnections;
+  }
+
   /**
    * Listens on port/host. Moving to another port keeps the old listener accepting (retired) until
    * closeRetired(): the nat rule still sends clients there until the agent has moved it too.
+   * `ipv6Only`: a '::' listener for IPv6 VIPs alone must not take IPv4, which no guard covers then.
    */
-  async listen(port: number, host: string): Promise<void> {
+  async listen(port: number, host: string, ipv6Only = false): Promise<void> {
     if (this.server && this.boundTo?.host === host && this.boundTo.port === port) return;
     if (this.server && this.boundTo?.port !== port) {
       this.retired.push(this.server);
@@ -160,12 +191,13 @@ export class TcpProxy {
       keepAliveInitialDelay: KEEPALIVE_MS,
     };
     const server = net.createServer(options, (client) => {
-      void this.handle(client);
+      if (this.pending.size + this.open.size / 2 >= this.opts.maxConnections) this.refuse(client);
+      else void this.handle(client);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       // ipv6Only false: one '::' listener also takes IPv4 (REDIRECT of an IPv4 VIP lands on it).
-      server.listen({ port, host, ipv6Only: false }, () => {
+      server.listen({ port, host, ipv6Only }, () => {
         server.removeListener('error', reject);
         resolve();
       });
@@ -182,18 +214,54 @@ export class TcpProxy {
     for (const server of this.retired.splice(0)) server.close();
   }
 
-  /** Stops accepting; with `destroy` also cuts open connections (agent shutdown). */
-  async close(destroy = true): Promise<void> {
+  /** Stops accepting; open connections run on (a reload that disables the proxy). */
+  async close(): Promise<void> {
     this.closeRetired();
     await this.closeListener();
-    if (destroy) for (const socket of this.open) socket.destroy();
   }
 
+  /**
+   * Agent shutdown: stops accepting, gives open connections up to `drainMs` to end on their own
+   * (a request in flight completes), then cuts the rest. Bounded whatever the clients do: an idle
+   * watch never ends by itself, and a stop that waits for it outlives the service manager's timeout.
+   */
+  async shutdown(drainMs: number): Promise<DrainResult> {
+    this.closeRetired();
+    await this.closeListener();
+    for (const client of this.pending) client.destroy();
+    const before = this.openConnections;
+    const deadline = Date.now() + drainMs;
+    while (this.open.size > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, deadline - Date.now())));
+    const destroyed = this.openConnections;
+    for (const socket of this.open) socket.destroy();
+    return { drained: before - destroyed, destroyed };
+  }
+
+  /**
+   * Closes the listening socket at once. server.close()'s callback waits for every accepted
+   * connection to end, which an idle client may never do: nothing here waits for it, or a reload
+   * that moves the port would block every reload after it.
+   */
   private async closeListener(): Promise<void> {
     const server = this.server;
     this.server = undefined;
     this.boundTo = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    server?.close();
+  }
+
+  /** Over the limit: closed before any byte is read or any upstream dialled. */
+  private refuse(client: net.Socket): void {
+    this.refusedOverLimit++;
+    client.on('error', () => undefined);
+    client.destroy();
+    const now = Date.now();
+    if (now - this.refusalLoggedAt < REFUSAL_LOG_MS) return;
+    this.refusalLoggedAt = now;
+    this.opts.log.warn('connection refused: connection limit reached', {
+      maxConnections: this.opts.maxConnections,
+      refusedTotal: this.refusedOverLimit,
+    });
   }
 
   private async handle(client: net.Socket): Promise<void> {
@@ -204,6 +272,7 @@ export class TcpProxy {
     client.on('error', onEarlyError);
     let dialed: { upstream: Upstream; connection: net.Socket };
     const down = new Downstream(client);
+    this.pending.add(client);
     try {
       dialed = await dialFirst(
         this.pool.candidates(),
@@ -216,11 +285,13 @@ export class TcpProxy {
           }),
       );
     } catch (err) {
+      this.pending.delete(client);
       const attempts = err instanceof NoUpstreamError ? err.attempts.length : 0;
       this.opts.log.warn('connection refused', { client: peer(), reason: errorText(err), attempts });
       client.destroy();
       return;
     }
+    this.pending.delete(client);
     const { upstream, connection: server } = dialed;
     client.removeListener('error', onEarlyError);
     if (clientError || client.destroyed) {
@@ -244,6 +315,12 @@ export class TcpProxy {
     };
     client.on('error', abort);
     server.on('error', abort);
+    // The client socket sees every byte both ways (reads from it, writes to it): its idle timer is
+    // the connection's. Default a day: a watch is quiet for minutes, a dead peer goes by keepalive.
+    client.setTimeout(this.opts.idleTimeoutMs, () => {
+      this.opts.log.debug('connection idle: closed', { upstream: upstream.id });
+      abort();
+    });
     // 'close' means both directions are done (or the socket died): nothing can flow any more.
     let closed = 0;
     const onClose = (other: net.Socket) => {

@@ -55,6 +55,9 @@ export interface AgentStatus {
     bindAddress: string;
     bindPort: number;
     openConnections: number;
+    /** The connection limit, and connections refused at it (older agents: absent). */
+    maxConnections?: number;
+    refusedOverLimit?: number;
     healthyUpstreams: number;
     upstreams: UpstreamStatus[];
   };

@@ -25,8 +25,8 @@ export function registerReset(program: Command): void {
   addRunOptions(cmd).addHelpText(
     'after',
     `
-Per host: stops the agent (which hands its VIP over and removes its nat rules), removes the
-service, then anything a dead agent left (keepalived, the nat chain and its jumps, a VIP still on an
+Per host: stops the agent (which hands its VIP over and removes its iptables rules), removes the
+service, then anything a dead agent left (keepalived, the CPLB chains and their jumps, a VIP still on an
 interface), and /etc/cplb, /usr/local/lib/cplb, /run/cplb and the agent's log. Hosts that hold no
 VIP go first, holders last. Packages apply installed (keepalived, iptables) stay. Then it checks:
 anything still there fails the host, and a re-run picks up where it stopped.

@@ -1,7 +1,7 @@
 /** RuleInput (already validated) → the typed, defaulted Cluster. */
 import { parseGoDuration } from './duration.js';
 import { parseCidr } from './net.js';
-import { DEFAULT_VRID, healthCheckOf, type RuleInput } from './rule.js';
+import { DEFAULT_VRID, healthCheckOf, proxySettingsOf, type RuleInput } from './rule.js';
 import type { Cluster, Host, SshTarget, Vip } from './types.js';
 
 export function buildCluster(file: string, input: RuleInput): Cluster {
@@ -61,6 +61,7 @@ export function buildCluster(file: string, input: RuleInput): Cluster {
       disableLoadBalancer: ka.disableLoadBalancer,
       vrrpVersion: ka.vrrpVersion,
       healthCheck: healthCheckOf(cplb),
+      proxy: proxySettingsOf(cplb),
     },
     paths: { cplb: input.paths.cplb, hosts: input.paths.hosts },
     secrets: ka.vrrpInstances.map((i) => i.authPass).filter((p) => p.length > 0),

@@ -1,5 +1,5 @@
 /** Config rules are named functions that add errors and warnings (the changesets way). */
-import type { HealthCheck, HostInput, CplbInput } from './schema.js';
+import type { HealthCheck, HostInput, CplbInput, ProxySettings } from './schema.js';
 import type { DocPath } from './types.js';
 
 /** What the rules see: the schema's output before defaults that need cross-field knowledge. */
@@ -27,6 +27,10 @@ export interface Rule {
 }
 
 export const DEFAULT_VRID = 51;
+
+export function proxySettingsOf(cplb: CplbInput | undefined): ProxySettings {
+  return { maxConnections: 10_000, idleTimeoutSeconds: 86_400, ...cplb?.proxy };
+}
 
 export function healthCheckOf(cplb: CplbInput | undefined): HealthCheck {
   return {

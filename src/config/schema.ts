@@ -133,6 +133,29 @@ export const healthCheckSchema = z
     'cplbctl addition: how the agent checks each API server (HTTPS GET, any server certificate). 401/403 count as up (readiness unknown) unless credentials are set.',
   );
 
+/** Each proxied connection holds two of the agent's descriptors (its LimitNOFILE is 65536). */
+export const MAX_PROXY_CONNECTIONS = 32_000;
+
+export const proxySettingsSchema = z
+  .strictObject({
+    maxConnections: z
+      .number({ error: 'maxConnections must be a number' })
+      .int({ error: 'maxConnections must be a whole number' })
+      .min(1, { error: 'maxConnections must be at least 1' })
+      .max(MAX_PROXY_CONNECTIONS, {
+        error: `maxConnections must be at most ${MAX_PROXY_CONNECTIONS} (each connection holds two of the agent's 65536 file descriptors)`,
+      })
+      .default(10_000),
+    idleTimeoutSeconds: z
+      .number({ error: 'idleTimeoutSeconds must be a number' })
+      .int({ error: 'idleTimeoutSeconds must be a whole number' })
+      .min(60, { error: 'idleTimeoutSeconds must be at least 60 (watches sit idle for minutes)' })
+      .default(86_400),
+  })
+  .describe(
+    "cplbctl addition: limits of the agent's TCP proxy: connections beyond maxConnections are refused; a connection with no traffic either way for idleTimeoutSeconds is closed.",
+  );
+
 export const keepalivedSchema = z.strictObject({
   vrrpInstances: z.array(vrrpInstanceSchema).default([]),
   virtualServers: z.array(virtualServerSchema).default([]),
@@ -161,6 +184,7 @@ export const cplbSchema = z.strictObject({
       "cplbctl addition: the API servers' port, default 6443 (k0sctl files: spec.k0s.config.spec.api.port).",
     ),
   healthCheck: healthCheckSchema.optional(),
+  proxy: proxySettingsSchema.optional(),
 });
 
 export const nativeSchema = z.strictObject({
@@ -210,3 +234,4 @@ export type CplbInput = z.output<typeof cplbSchema>;
 export type VrrpInstanceInput = z.output<typeof vrrpInstanceSchema>;
 export type VirtualServerInput = z.output<typeof virtualServerSchema>;
 export type HealthCheck = z.output<typeof healthCheckSchema>;
+export type ProxySettings = z.output<typeof proxySettingsSchema>;

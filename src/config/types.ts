@@ -1,5 +1,5 @@
 /** The typed, defaulted cluster every later step works from. Built from either file format. */
-import type { HealthCheck } from './schema.js';
+import type { HealthCheck, ProxySettings } from './schema.js';
 
 /** A path into the YAML document, as zod and the yaml package spell it. */
 export type DocPath = ReadonlyArray<string | number>;
@@ -62,6 +62,8 @@ export interface Cplb {
   disableLoadBalancer: boolean;
   vrrpVersion: 2 | 3;
   healthCheck: HealthCheck;
+  /** The agent's proxy limits (cplbctl addition). */
+  proxy: ProxySettings;
 }
 
 export interface Cluster {

@@ -215,6 +215,7 @@ function planHost(
     proxyPort: cplb.proxyPort,
     upstreams,
     healthCheck: cplb.healthCheck,
+    limits: cplb.proxy,
     vips,
     iptablesBackend: backend,
   });

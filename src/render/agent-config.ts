@@ -4,7 +4,7 @@
  * Only what cplbctl decides is written; the agent's defaults fill the rest.
  */
 import { agentConfigSchema, type AgentConfigInput } from '../agent/config.js';
-import type { HealthCheck } from '../config/schema.js';
+import type { HealthCheck, ProxySettings } from '../config/schema.js';
 import { KEEPALIVED_CONF, NOTIFY_FIFO, RUN_DIR, STATUS_FILE, STATUS_SOCKET, TRACK_FILE } from './paths.js';
 
 export interface AgentConfigRenderInput {
@@ -19,6 +19,7 @@ export interface AgentConfigRenderInput {
   proxyPort: number;
   upstreams: { address: string; port: number }[];
   healthCheck: HealthCheck;
+  limits: ProxySettings;
   vips: { address: string; prefix: number; family: 4 | 6; apiServerPort: number; instanceName: string }[];
   iptablesBackend: 'nft' | 'legacy';
 }
@@ -37,6 +38,8 @@ export function agentConfigOf(input: AgentConfigRenderInput): AgentConfigInput {
     proxy: {
       enabled: input.proxyEnabled,
       bindPort: input.proxyPort,
+      maxConnections: input.limits.maxConnections,
+      idleTimeoutMs: input.limits.idleTimeoutSeconds * 1000,
       upstreams: input.upstreams.map((u) => ({ address: u.address, port: u.port })),
       healthCheck: {
         path: hc.path,

@@ -3,7 +3,7 @@
  * agent's own rule functions, so what the plan shows is what the agent installs.
  */
 import type { AgentVip } from '../agent/config.js';
-import { binaryNames, JUMP_FROM, jumpSpec, redirectRules, ruleSpec } from '../agent/iptables.js';
+import { binaryNames, guardSpec, JUMP_FROM, jumpSpec, redirectRules, ruleSpec } from '../agent/iptables.js';
 import { shJoin } from '../ssh/quote.js';
 
 export function describeRedirectRules(
@@ -21,6 +21,8 @@ export function describeRedirectRules(
       lines.push(shJoin([bin, '-t', 'nat', '-I', from, '1', ...jumpSpec(chain, from)]));
     for (const rule of rules.filter((r) => r.family === family))
       lines.push(shJoin([bin, '-t', 'nat', '-A', chain, ...ruleSpec(rule)]));
+    lines.push(shJoin([bin, '-t', 'filter', '-I', 'INPUT', '1', ...jumpSpec(chain, 'INPUT')]));
+    lines.push(shJoin([bin, '-t', 'filter', '-A', chain, ...guardSpec(proxyPort)]));
   }
   return lines;
 }

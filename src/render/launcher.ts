@@ -5,7 +5,16 @@
  */
 import { shJoin, shq } from '../ssh/quote.js';
 import { MANAGED_HEADER } from './keepalived.js';
-import { AGENT_LOG, PLAIN_LAUNCHER, RUN_DIR } from './paths.js';
+import { AGENT_LOG, AGENT_NOFILE, PLAIN_LAUNCHER, RUN_DIR } from './paths.js';
+
+/**
+ * sh that gives the processes it starts the systemd unit's LimitNOFILE, or the most the host
+ * allows where it caps the hard limit lower (no CAP_SYS_RESOURCE, a container): never less than
+ * what was inherited.
+ */
+export function raiseNofile(): string {
+  return `ulimit -n ${AGENT_NOFILE} 2>/dev/null || ulimit -S -n "$(ulimit -H -n)"`;
+}
 
 export interface LauncherPaths {
   runDir: string;
@@ -53,6 +62,8 @@ wait_gone() {
 
 supervise() {
   echo $$ >"$SUPERVISOR_PID"
+  # The same open-file limit as the systemd unit's LimitNOFILE (the agent inherits it).
+  ${raiseNofile()}
   child=
   stopping=
   trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT

@@ -28,3 +28,9 @@ export const SYSTEMD_UNIT = `/etc/systemd/system/${SERVICE_NAME}.service`;
 export const OPENRC_SCRIPT = `/etc/init.d/${SERVICE_NAME}`;
 /** The launcher for hosts without init: `start`, `stop`, `reload`, `status`. */
 export const PLAIN_LAUNCHER = `${AGENT_DIR}/cplb-agent-ctl`;
+
+/**
+ * The agent's open-file limit, the same under every service manager: each proxied connection
+ * holds two descriptors, and the default 1024 would cap the proxy near 500 clients.
+ */
+export const AGENT_NOFILE = 65536;

@@ -9,7 +9,7 @@
  */
 import type { InitSystem } from '../plan/facts.js';
 import { AGENT_DEFAULTS } from '../agent/config.js';
-import { JUMP_FROM } from '../agent/iptables.js';
+import { ALL_JUMPS, tableOf } from '../agent/iptables.js';
 import { pidFiles } from '../agent/keepalived.js';
 import { printedIp } from '../config/net.js';
 import { shq } from '../ssh/quote.js';
@@ -32,6 +32,8 @@ export interface ResetInput {
 }
 
 const CHAIN = AGENT_DEFAULTS.chain;
+/** table:hook pairs that jump to a chain of ours. */
+const HOOKS = ALL_JUMPS.map((from) => `${tableOf(from)}:${from}`).join(' ');
 /** The agent starts keepalived with its pid files in the run directory. */
 const KEEPALIVED_PID = pidFiles(RUN_DIR).main;
 /** Each name with its own -save: with the nft backend `iptables` and `iptables-nft` are one table. */
@@ -97,18 +99,23 @@ if ours; then
   echo "did: stopped keepalived (pid $ka)"
 fi
 
-# The agent removes its rules when it stops; a killed one leaves them. Its jumps go by number
-# (from the last), whatever their comment; -X then fails only while something else still jumps.
+# The agent removes its rules when it stops; a killed one leaves them: the nat chain (REDIRECT) and
+# the filter chain (the proxy port's guard). Jumps go by number (from the last), whatever their
+# comment; -X then fails only while something else still jumps.
 for ipt in ${IPTABLES.join(' ')}; do
   command -v "$ipt" >/dev/null 2>&1 && command -v "$ipt-save" >/dev/null 2>&1 || continue
-  "$ipt-save" -t nat 2>/dev/null | grep -q '^:${CHAIN} ' || continue
-  for from in ${JUMP_FROM.join(' ')}; do
-    for n in $("$ipt" -w 5 -t nat -L "$from" -n --line-numbers 2>/dev/null | awk '$2 == "${CHAIN}" { print $1 }' | sort -rn); do
-      "$ipt" -w 5 -t nat -D "$from" "$n"
+  for hook in ${HOOKS}; do
+    table=\${hook%%:*} from=\${hook#*:}
+    "$ipt-save" -t "$table" 2>/dev/null | grep -q '^:${CHAIN} ' || continue
+    for n in $("$ipt" -w 5 -t "$table" -L "$from" -n --line-numbers 2>/dev/null | awk '$2 == "${CHAIN}" { print $1 }' | sort -rn); do
+      "$ipt" -w 5 -t "$table" -D "$from" "$n"
     done
   done
-  "$ipt" -w 5 -t nat -F ${CHAIN} 2>/dev/null && "$ipt" -w 5 -t nat -X ${CHAIN} 2>/dev/null &&
-    echo "did: removed the nat chain ${CHAIN} and its jumps ($ipt)"
+  for table in nat filter; do
+    "$ipt-save" -t "$table" 2>/dev/null | grep -q '^:${CHAIN} ' || continue
+    "$ipt" -w 5 -t "$table" -F ${CHAIN} 2>/dev/null && "$ipt" -w 5 -t "$table" -X ${CHAIN} 2>/dev/null &&
+      echo "did: removed the $table chain ${CHAIN} and its jumps ($ipt)"
+  done
 done
 ${
   input.vips.length === 0
@@ -128,7 +135,9 @@ done
 ours && echo "left: keepalived (pid $ka)"
 for ipt in ${IPTABLES.join(' ')}; do
   command -v "$ipt-save" >/dev/null 2>&1 || continue
-  "$ipt-save" -t nat 2>/dev/null | grep -q '^:${CHAIN} ' && echo "left: the nat chain ${CHAIN} ($ipt)"
+  for table in nat filter; do
+    "$ipt-save" -t "$table" 2>/dev/null | grep -q '^:${CHAIN} ' && echo "left: the $table chain ${CHAIN} ($ipt)"
+  done
 done
 ${input.vips.length === 0 ? '' : vipScan('echo "left: the VIP $addr on $dev"')}exit 0
 `;

@@ -7,10 +7,11 @@ import { shJoin } from '../ssh/quote.js';
 import { MANAGED_HEADER } from './keepalived.js';
 import { agentArgv, type AgentCommand } from './agent-command.js';
 import { renderPlainLauncher } from './launcher.js';
-import { OPENRC_SCRIPT, PLAIN_LAUNCHER, RUN_DIR, SERVICE_NAME, SYSTEMD_UNIT } from './paths.js';
+import { AGENT_NOFILE, OPENRC_SCRIPT, PLAIN_LAUNCHER, RUN_DIR, SERVICE_NAME, SYSTEMD_UNIT } from './paths.js';
 
 export { agentArgv, type AgentCommand } from './agent-command.js';
 export { renderPlainLauncher } from './launcher.js';
+import { raiseNofile } from './launcher.js';
 
 /**
  * KillMode=process: `stop` sends SIGTERM to the agent alone, which stops keepalived in order (its
@@ -38,7 +39,7 @@ KillMode=process
 TimeoutStopSec=20
 RuntimeDirectory=${RUN_DIR.replace(/^\/run\//, '')}
 RuntimeDirectoryMode=0755
-LimitNOFILE=65536
+LimitNOFILE=${AGENT_NOFILE}
 
 [Install]
 WantedBy=multi-user.target
@@ -71,6 +72,9 @@ depend() {
 }
 
 start_pre() {
+\t# The same open-file limit as the systemd unit's LimitNOFILE: start runs in this shell, and
+\t# supervise-daemon and the agent inherit it. (rc_ulimit would fail whole where the host caps it.)
+\t${raiseNofile()}
 \tcheckpath -d -m 0755 ${RUN_DIR}
 }
 

@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { agentDistDir } from '../../src/apply/agent-artifacts.js';
 import type { AgentStatus } from '../../src/agent/status.js';
 import { labExec, type LabFlavor, type LabHost, type LabInfo } from '../../src/lab/index.js';
+import { shq } from '../../src/ssh/quote.js';
 import { vipHolders } from './lab-helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -90,6 +91,58 @@ export async function probeVip(lab: LabInfo, count: number, everyMs: number): Pr
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Probe);
+}
+
+/** Plain TCP connects from the client to each address:port: 'connected' or the error code. */
+export async function dialFromClient(lab: string, addresses: string[], port: number): Promise<string[]> {
+  const script = `const net = require('node:net');
+const one = (host) => new Promise((resolve) => {
+  const s = net.connect(${port}, host, () => { s.destroy(); resolve('connected'); });
+  s.on('error', (e) => resolve(e.code));
+  s.setTimeout(3000, () => { s.destroy(); resolve('timeout'); });
+});
+Promise.all(process.argv.slice(1).map(one)).then((r) => console.log(JSON.stringify(r)));`;
+  const r = await labExec(lab, 'client', ['node', '-e', script, ...addresses]);
+  if (r.code !== 0) throw new Error(`dial from client: ${r.stderr}`);
+  return JSON.parse(r.stdout) as string[];
+}
+
+/**
+ * Starts, on the client, `idle` TLS connections to VIP:6443 that send nothing after the handshake
+ * and one that streams a chunked POST without end; resolves with the holder process's pid once all
+ * are up. The process ends itself after 60 s, whatever happens to the test.
+ */
+export async function holdConnections(lab: string, vip: string, idle: number): Promise<number> {
+  const script = `const tls = require('node:tls');
+let up = 0;
+const open = (busy) => {
+  const s = tls.connect({ host: '${vip}', port: 6443, rejectUnauthorized: false }, () => {
+    if (busy) {
+      s.write('POST /version HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n');
+      setInterval(() => s.write('400\\r\\n' + 'x'.repeat(1024) + '\\r\\n'), 10);
+    }
+    if (++up === ${idle + 1}) require('node:fs').writeFileSync('/tmp/cplb-e2e-held', 'up');
+  });
+  s.on('data', () => undefined);
+  s.on('error', () => undefined);
+};
+for (let i = 0; i < ${idle}; i++) open(false);
+open(true);
+setTimeout(() => process.exit(0), 60000);`;
+  const pid = Number(
+    (
+      await sh(
+        lab,
+        'client',
+        `rm -f /tmp/cplb-e2e-held; node -e ${shq(script)} </dev/null >/dev/null 2>&1 & echo $!`,
+      )
+    ).trim(),
+  );
+  for (let i = 0; i < 100; i++) {
+    if ((await labExec(lab, 'client', ['test', '-e', '/tmp/cplb-e2e-held'])).code === 0) return pid;
+    await sleep(100);
+  }
+  throw new Error('client connections through the VIP did not come up');
 }
 
 /** Polls the hosts' addresses (not the agents' word) until `ok`; the time it took, in ms since `t0`. */

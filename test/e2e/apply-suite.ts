@@ -20,6 +20,8 @@ import { applyArgs, cli, type CliResult } from './apply-support.js';
 import {
   agentRunning,
   agentStatus,
+  dialFromClient,
+  holdConnections,
   hostFingerprint,
   isKeepalived,
   killAgent,
@@ -39,6 +41,9 @@ export interface ApplySuiteOptions {
   flavor: LabFlavor;
   prepare?: () => Promise<void>;
 }
+
+/** An agent's stop beyond its drain: keepalived's own stop and the cleanup (the agent exits by then). */
+const STOP_MARGIN_MS = 10_000;
 
 /** VRRPv2 master-down (3 adverts + skew) at the 1 s default, plus room for the poll: the bound to hold. */
 const FAILOVER_BOUND_MS = 5000;
@@ -126,6 +131,44 @@ export function defineApplySuite(opts: ApplySuiteOptions): void {
       expect(probes.filter((p) => p.error)).toEqual([]);
       expect(new Set(probes.map((p) => p.cn))).toEqual(new Set(names()));
     });
+
+    it('refuses controller:6444 from the client (only a REDIRECT reaches the proxy), while VIP:6443 serves', async () => {
+      const port = agentConfig.proxy.bindPort;
+      const addresses = controllers().map((h) => h.address);
+      expect(await dialFromClient(name, addresses, port)).toEqual(addresses.map(() => 'ECONNREFUSED'));
+      const probes = await probeVip(lab, 3, 0);
+      expect(probes.filter((p) => p.error)).toEqual([]);
+    });
+
+    it("gives the agent the systemd unit's open-file limit (65536, or the host's hard limit) on every init, restarted from a shell that had 1024", async () => {
+      const holder = await oneHolder();
+      const h = names().find((n) => n !== holder)!;
+      const restart = {
+        systemd: 'systemctl restart cplb-agent',
+        openrc: 'rc-service cplb-agent restart',
+        plain: '/usr/local/lib/cplb/cplb-agent-ctl restart',
+      }[flavor];
+      const before = (await agentStatus(name, h)).agent.pid;
+      const hard = Number(
+        await sh(name, h, `ulimit -S -n 1024 && ${restart} >/dev/null 2>&1 && ulimit -H -n`),
+      );
+      // The restarted agent's own pid, once its socket answers.
+      let pid = 0;
+      for (let i = 0; i < 50 && (!pid || pid === before); i++) {
+        pid = await agentStatus(name, h).then(
+          (st) => st.agent.pid,
+          () => 0,
+        );
+        if (!pid || pid === before) await new Promise((r) => setTimeout(r, 200));
+      }
+      const limits = await sh(name, h, `grep '^Max open files' /proc/${pid}/limits`);
+      const soft = Number(limits.split(/\s+/)[3]);
+      console.log(
+        `[${flavor}] agent open-file limit after a restart from a shell with 1024: ${soft} (shell hard limit ${hard})`,
+      );
+      expect(soft).toBeGreaterThanOrEqual(Math.min(65536, hard));
+      await waitHolders(lab, controllers(), (x) => x.length === 1, Date.now(), 10_000);
+    });
   });
 
   describe(`a second apply (${flavor})`, () => {
@@ -194,6 +237,39 @@ export function defineApplySuite(opts: ApplySuiteOptions): void {
       expect(probes.filter((p) => p.error)).toEqual([]);
     });
 
+    it('keeps exactly one jump per hook while iptables-save fails for several re-assert ticks, and after it works again', async () => {
+      const holder = await oneHolder();
+      const h = names().find((n) => n !== holder)!;
+      const tick = agentConfig.iptables.reassertIntervalMs;
+      const count = () =>
+        sh(
+          name,
+          h,
+          "for t in nat:PREROUTING nat:OUTPUT filter:INPUT; do iptables-nft -t ${t%%:*} -S ${t#*:} | grep -c 'jump to CPLB' || true; done",
+        ).then((out) => out.trim().split('\n').map(Number));
+      // The host's own copy-on-write root: its iptables-nft-save fails until put back.
+      const save = (await sh(name, h, 'command -v iptables-nft-save')).trim();
+      await sh(
+        name,
+        h,
+        `mv ${save} ${save}.e2e && printf '#!/bin/sh\\necho forced by the e2e test >&2\\nexit 1\\n' >${save} && chmod 755 ${save}`,
+      );
+      try {
+        await new Promise((r) => setTimeout(r, 3 * tick + 1000));
+        const during = await count();
+        console.log(
+          `[${flavor}] jumps per hook after 3 ticks with iptables-save failing: ${during.join(', ')}`,
+        );
+        expect(during).toEqual([1, 1, 1]);
+      } finally {
+        await sh(name, h, `mv -f ${save}.e2e ${save}`);
+      }
+      await new Promise((r) => setTimeout(r, tick + 1000));
+      expect(await count()).toEqual([1, 1, 1]);
+      const probes = await probeVip(lab, 3, 0);
+      expect(probes.filter((p) => p.error)).toEqual([]);
+    });
+
     it('keeps serving from the holder when its own API server turns sick, and sends nothing there', async () => {
       const holder = await oneHolder();
       const hc = agentConfig.proxy.healthCheck;
@@ -228,11 +304,14 @@ export function defineApplySuite(opts: ApplySuiteOptions): void {
     let stopped: string;
     let killed: string;
 
-    it(`moves the VIP within ${FAILOVER_BOUND_MS} ms when the holder's agent is stopped`, async () => {
+    it(`moves the VIP within ${FAILOVER_BOUND_MS} ms when the holder's agent is stopped, and the stop ends within the drain bound with client connections open`, async () => {
       stopped = await oneHolder();
+      // Three idle TLS connections (watches between events) and one streaming, all through the holder.
+      const clients = await holdConnections(name, lab.vip.split('/')[0]!, 3);
+      expect((await agentStatus(name, stopped)).proxy.openConnections).toBeGreaterThanOrEqual(4);
       // Watched while the stop runs: it returns only once keepalived has exited, after the handover.
       const t0 = Date.now();
-      const stopping = stopAgent(name, stopped, flavor);
+      const stopping = stopAgent(name, stopped, flavor).then(() => Date.now() - t0);
       const { ms, holders: now } = await waitHolders(
         lab,
         controllers(),
@@ -240,10 +319,21 @@ export function defineApplySuite(opts: ApplySuiteOptions): void {
         t0,
         10_000,
       );
-      await stopping;
+      const stopMs = await stopping;
+      await sh(name, 'client', `kill ${clients} 2>/dev/null || true`);
       record('agent stopped on the holder: VIP moved after', ms);
+      record('agent stop with 4 client connections open (drain 3000 ms)', stopMs);
       expect(ms).toBeLessThan(FAILOVER_BOUND_MS);
       expect(now).not.toContain(stopped);
+      // The drain, then keepalived's own stop and the rest: far inside the service managers' 20 s.
+      expect(stopMs).toBeLessThan(agentConfig.proxy.drainTimeoutMs + STOP_MARGIN_MS);
+      expect(
+        await sh(
+          name,
+          stopped,
+          'ls /run/cplb/agent.sock /run/cplb/notify.fifo /run/cplb/status 2>/dev/null || true',
+        ),
+      ).toBe('');
     });
 
     it(`moves the VIP within ${FAILOVER_BOUND_MS} ms when the holder's agent is killed -9, keepalived and all`, async () => {

@@ -242,7 +242,14 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     expect(a.vips).toMatchObject([{ address: VIP, held: true }]);
     expect(a.keepalived).toMatchObject({ running: true, restarts: 0, foreign: [] });
     expect(a.health).toMatchObject({ ok: true, trackFileValue: 0 });
-    expect(a.iptables.rules.map((r) => r.present)).toEqual([true, true, true]);
+    // Three jumps (nat PREROUTING and OUTPUT, filter INPUT), the REDIRECT and the proxy port's guard.
+    expect(a.iptables.rules.map((r) => `${r.kind} ${String(r.present)}`)).toEqual([
+      'jump true',
+      'jump true',
+      'jump true',
+      'redirect true',
+      'guard true',
+    ]);
     expect(a.proxy.upstreams.map((u) => u.health)).toEqual(['healthy', 'healthy']);
     expect((await status('b')).vips).toMatchObject([{ held: false }]);
     // The status file (what cplbctl reads over SSH) says the same, and was written this second.
@@ -268,6 +275,17 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
   it("serves VIP:6443 through the holder's proxy, from a peer (PREROUTING) and from itself (OUTPUT)", () => {
     expect(new Set(namesViaVip('b', 6))).toEqual(new Set(['up-a', 'up-b']));
     expect(new Set(namesViaVip('a', 6))).toEqual(new Set(['up-a', 'up-b']));
+  });
+
+  it('refuses connections to the proxy port that no REDIRECT brought, from a peer and from itself', () => {
+    const dial = (node: Node, host: string, port: number) => {
+      const script = `const s=require('node:net').connect(${port},'${host}',()=>{console.log('connected');s.destroy()});s.on('error',e=>console.log(e.code));s.setTimeout(3000,()=>{console.log('timeout');s.destroy()})`;
+      return inNs(node, process.execPath, ['-e', script]).trim();
+    };
+    expect(dial('b', ADDR.a, 6444)).toBe('ECONNREFUSED');
+    expect(dial('a', ADDR.a, 6444)).toBe('ECONNREFUSED');
+    expect(dial('a', '127.0.0.1', 6444)).toBe('ECONNREFUSED');
+    expect(dial('b', VIP, 6443)).toBe('connected');
   });
 
   it('keeps the VIP when only its own API server is down, the proxy still reaching another', async () => {
@@ -512,6 +530,7 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(inNs('b', 'iptables-nft', ['-t', 'nat', '-S'])).not.toMatch(/CPLB/);
+    expect(inNs('b', 'iptables-nft', ['-t', 'filter', '-S'])).not.toMatch(/CPLB/);
     expect(existsSync(`/proc/${kpid}`)).toBe(false);
     expect(existsSync(join(nodeDir('b'), 'agent.sock'))).toBe(false);
     expect(existsSync(join(nodeDir('b'), 'status'))).toBe(false);

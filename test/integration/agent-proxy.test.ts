@@ -2,6 +2,7 @@
  * The agent's TCP proxy against real TLS servers on 127.0.0.1: round robin, health checks,
  * dial retry, half-close, bulk transfer, drain on reload.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -21,10 +22,15 @@ let dir: string;
 let ups: Upstream[] = [];
 const cleanups: Array<() => Promise<void> | void> = [];
 
-async function proxyFor(pool: UpstreamPool): Promise<{ proxy: TcpProxy; port: number }> {
-  const proxy = new TcpProxy(pool, { log, dialTimeoutMs: 1000 });
+const LIMITS = { maxConnections: 10_000, idleTimeoutMs: 86_400_000 };
+
+async function proxyFor(
+  pool: UpstreamPool,
+  limits: Partial<typeof LIMITS> = {},
+): Promise<{ proxy: TcpProxy; port: number }> {
+  const proxy = new TcpProxy(pool, { log, dialTimeoutMs: 1000, ...LIMITS, ...limits });
   await proxy.listen(0, '127.0.0.1');
-  cleanups.push(() => proxy.close());
+  cleanups.push(async () => void (await proxy.shutdown(0)));
   return { proxy, port: proxy.address!.port };
 }
 
@@ -230,6 +236,88 @@ describe('TcpProxy data path', () => {
       expect(await halfCloseExchange(port, 'new')).toBe('new\nEND B 3');
     });
     expect(await oldConn).toBe('old\nEND A 3');
+  });
+});
+
+/** A connection through the proxy that the upstream has taken: resolves once it counts as open. */
+async function held(proxy: TcpProxy, port: number): Promise<net.Socket> {
+  const before = proxy.openConnections;
+  const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  s.on('error', () => undefined);
+  await waitFor('the connection to be spliced', () => proxy.openConnections === before + 1, 2000);
+  return s;
+}
+
+/** How a connection ends: 'closed' (FIN or reset) or 'open' after `ms`, and what it read. */
+function outcome(s: net.Socket, ms: number): Promise<{ end: 'closed' | 'open'; read: string }> {
+  let read = '';
+  s.on('error', () => undefined);
+  s.setEncoding('utf8');
+  s.on('data', (d: string) => (read += d));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ end: 'open', read }), ms);
+    s.once('close', () => {
+      clearTimeout(timer);
+      resolve({ end: 'closed', read });
+    });
+  });
+}
+
+describe('TcpProxy limits (issue 12, item 7)', () => {
+  it('refuses connections beyond maxConnections at once, counts them, and takes new ones once below', async () => {
+    const echo = await echoServer('A');
+    const pool = poolOf([echo.port]);
+    pool.upstreams[0]!.health.record(true);
+    const { proxy, port } = await proxyFor(pool, { maxConnections: 2 });
+    const first = await held(proxy, port);
+    await held(proxy, port);
+    const third = net.connect({ port, host: '127.0.0.1' });
+    third.on('error', () => undefined);
+    third.write('hello?');
+    expect(await outcome(third, 2000)).toEqual({ end: 'closed', read: '' });
+    expect(proxy.refusedOverLimit).toBe(1);
+    expect(pool.upstreams[0]!.totalConnections).toBe(2);
+    first.destroy();
+    await waitFor('one connection left', () => proxy.openConnections === 1, 2000);
+    expect(await halfCloseExchange(port, 'again')).toBe('again\nEND A 5');
+  });
+
+  it('closes a connection with no traffic either way for idleTimeoutMs, and keeps one that talks', async () => {
+    const echo = await echoServer('A');
+    const pool = poolOf([echo.port]);
+    pool.upstreams[0]!.health.record(true);
+    const { proxy, port } = await proxyFor(pool, { idleTimeoutMs: 400 });
+    // Watched from the start: the quiet one may close before the talking one is up.
+    const quiet = net.connect({ port, host: '127.0.0.1' });
+    const q = outcome(quiet, 3000);
+    const talking = net.connect({ port, host: '127.0.0.1' });
+    const t = outcome(talking, 1500);
+    const chatter = setInterval(() => talking.write('.'), 100);
+    await Promise.all([q, t]);
+    clearInterval(chatter);
+    expect((await q).end).toBe('closed');
+    expect((await t).end).toBe('open');
+    talking.destroy();
+    await waitFor('both gone', () => proxy.openConnections === 0, 2000);
+  });
+
+  it('sets TCP keepalive on both legs (client and upstream sockets)', async () => {
+    const echo = await echoServer('A');
+    const pool = poolOf([echo.port]);
+    pool.upstreams[0]!.health.record(true);
+    const { proxy, port } = await proxyFor(pool);
+    const conn = await held(proxy, port);
+    // ss -o prints each socket's timer: the proxy's end of the client leg has local port `port`,
+    // its end of the upstream leg has remote port echo.port.
+    const ss = execFileSync('ss', ['-tnoH', 'state', 'established'], { encoding: 'utf8' }).split('\n');
+    const leg = (re: RegExp) => ss.filter((l) => re.test(l));
+    const clientLeg = leg(new RegExp(`127\\.0\\.0\\.1:${port}\\s+127\\.0\\.0\\.1:\\d+`));
+    const upstreamLeg = leg(new RegExp(`127\\.0\\.0\\.1:\\d+\\s+127\\.0\\.0\\.1:${echo.port}\\b`));
+    expect(clientLeg).toHaveLength(1);
+    expect(upstreamLeg).toHaveLength(1);
+    expect(clientLeg[0]).toMatch(/timer:\(keepalive,/);
+    expect(upstreamLeg[0]).toMatch(/timer:\(keepalive,/);
+    conn.destroy();
   });
 });
 

@@ -96,6 +96,7 @@ describe('agent config schema', () => {
         },
       ],
       iptablesBackend: 'nft' as const,
+      limits: { maxConnections: 10000, idleTimeoutSeconds: 86400 },
     };
     const plain = parseAgentConfig(renderAgentConfig(input));
     expect(plain.proxy.healthCheck).not.toHaveProperty('bearerTokenFile');

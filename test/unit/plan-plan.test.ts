@@ -94,7 +94,11 @@ describe('plan', () => {
     expect(ds).toContain(
       "iptables-nft -t nat -A CPLB -d 198.18.0.100/32 -p tcp --dport 6443 -m comment --comment 'cplb: k0s-vip-0 198.18.0.100:6443' -j REDIRECT --to-ports 6444",
     );
-    expect(ds.filter((r) => r.startsWith('ip6tables-nft'))).toHaveLength(3);
+    // Two nat jumps and the REDIRECT, the filter jump and the guard of the proxy port.
+    expect(ds.filter((r) => r.startsWith('ip6tables-nft'))).toHaveLength(5);
+    expect(ds).toContain(
+      "iptables-nft -t filter -A CPLB -p tcp --dport 6444 -m conntrack '!' --ctstate DNAT -m comment --comment 'cplb: only connections redirected from a VIP' -j REJECT --reject-with tcp-reset",
+    );
     const off = clusterYaml(
       SCENARIOS.multicast.replace('keepalived:\n', 'keepalived:\n      disableLoadBalancer: true\n'),
     );
@@ -103,6 +107,24 @@ describe('plan', () => {
     expect(parseAgentConfig(h.files.find((f) => f.path === AGENT_CONFIG)!.content!).proxy.enabled).toBe(
       false,
     );
+  });
+
+  it("renders the proxy's limits into agent.json: the defaults, and the cluster file's proxy block", () => {
+    const limits = (yaml: string) =>
+      parseAgentConfig(
+        plan(loadCluster(yaml), labFactsAll()).hosts[0]!.files.find((f) => f.path === AGENT_CONFIG)!.content!,
+      ).proxy;
+    expect(limits(clusterYaml(SCENARIOS.multicast))).toMatchObject({
+      maxConnections: 10_000,
+      idleTimeoutMs: 86_400_000,
+    });
+    const set = clusterYaml(
+      SCENARIOS.multicast.replace(
+        '    keepalived:\n',
+        '    proxy:\n      maxConnections: 500\n      idleTimeoutSeconds: 3600\n    keepalived:\n',
+      ),
+    );
+    expect(limits(set)).toMatchObject({ maxConnections: 500, idleTimeoutMs: 3_600_000 });
   });
 
   it('plans package installs where tools are missing', () => {

@@ -169,6 +169,17 @@ describe('plain launcher, run for real', () => {
     expect(alive(orphan)).toBe(false);
   });
 
+  it("raises the agent's open-file limit to the systemd unit's 65536, or the host's hard limit, from a shell that had 1024", async () => {
+    const hard = Number(/^Max open files\s+\d+\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]);
+    const r = spawnSync('dash', ['-c', `ulimit -S -n 1024 && exec dash ${ctl} start`], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const agent = pidOf('agent.pid');
+    started.add(agent).add(pidOf('supervisor.pid'));
+    const soft = Number(/^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${agent}/limits`, 'utf8'))![1]);
+    expect(soft).toBe(Math.min(65536, hard));
+    expect(sh('stop').status).toBe(0);
+  });
+
   it('the default launcher runs the real agent path', () => {
     expect(renderPlainLauncher(agentArgv({ kind: 'sea' }))).toContain(
       '/usr/local/lib/cplb/cplb-agent --config /etc/cplb/agent.json </dev/null &',

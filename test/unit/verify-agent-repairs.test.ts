@@ -7,18 +7,23 @@ const vips = [
   { address: '198.18.0.100', prefix: 24, family: 4 as const, apiServerPort: 6443, instanceName: 'k0s-vip-0' },
 ];
 
-/** A nat table holding what the restores wrote (as iptables-save prints it), until `flush()` (a CNI, a hand edit). */
+/** The nat and filter tables holding what the restores wrote (as iptables-save prints them), until `flush()` (a CNI, a hand edit). */
 function table() {
-  const lines = new Set<string>();
+  const tables = { nat: new Set<string>(), filter: new Set<string>() };
   const run: Runner = async (cmd, args, stdin) => {
-    if (cmd.endsWith('-save'))
-      return { code: 0, stdout: ['*nat', ...lines, 'COMMIT', ''].join('\n'), stderr: '' };
+    if (cmd.endsWith('-save')) {
+      const out = Object.entries(tables).flatMap(([name, lines]) => [`*${name}`, ...lines, 'COMMIT']);
+      return { code: 0, stdout: [...out, ''].join('\n'), stderr: '' };
+    }
+    let lines = tables.nat;
     if (args.includes('--noflush'))
-      for (const l of (stdin ?? '').split('\n'))
+      for (const l of (stdin ?? '').split('\n')) {
+        if (l === '*filter') lines = tables.filter;
         if (/^-[AI] /.test(l)) lines.add(l.replace(/^-I (\S+) 1 /, '-A $1 '));
+      }
     return { code: 0, stdout: '', stderr: '' };
   };
-  return { run, flush: () => lines.clear() };
+  return { run, flush: () => tables.nat.clear() };
 }
 
 describe('IptablesRules repairs', () => {
