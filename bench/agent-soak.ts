@@ -23,6 +23,7 @@ import {
   agentCommand,
   Cleanup,
   loadAvg,
+  NS_VIP,
   ROOT,
   rssMB,
   sleep,
@@ -94,7 +95,10 @@ async function main(): Promise<void> {
         '--import',
         'tsx',
         join(ROOT, 'bench/soak-load.ts'),
-        String(PROXY_PORT),
+        // Through the VIP, as clients come: the agent's REDIRECT takes VIP:6443 to its proxy, whose
+        // guard refuses anything that did not come that way.
+        NS_VIP,
+        '6443',
         String(rate),
         String(streams),
         String(minutes * 60),

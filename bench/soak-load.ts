@@ -1,7 +1,7 @@
 /**
  * The load of bench/agent-soak.ts, a process of its own inside the benchmark's namespace.
  *
- *   node --import tsx bench/soak-load.ts PORT RATE STREAMS SECONDS
+ *   node --import tsx bench/soak-load.ts HOST PORT RATE STREAMS SECONDS
  *
  * For SECONDS: a new TLS connection RATE times a second (handshake, GET /, the answer, close; open
  * loop, so a slow proxy shows as errors or late answers, not as a lower rate), and STREAMS long-lived
@@ -11,14 +11,14 @@
 import https from 'node:https';
 import tls from 'node:tls';
 
-const [portText = '6444', rateText = '50', streamsText = '5', secondsText = '600'] = process.argv.slice(2);
+const [HOST = '127.0.0.1', portText = '6443', rateText = '50', streamsText = '5', secondsText = '600'] =
+  process.argv.slice(2);
 const [port, rate, streams, seconds] = [portText, rateText, streamsText, secondsText].map(Number) as [
   number,
   number,
   number,
   number,
 ];
-const HOST = '127.0.0.1';
 const counts = { ok: 0, errors: 0, late: 0, streamEvents: 0, streamsOpen: 0, streamReopens: 0 };
 const t0 = Date.now();
 let running = true;
