@@ -113,3 +113,15 @@ export async function waitFor(
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+/** Root with keepalived, iptables-nft, ip and openssl: what the agent tests in namespaces need. */
+export const canRunAgentInNamespaces =
+  process.getuid?.() === 0 &&
+  ['keepalived', 'iptables-nft', 'ip', 'openssl'].every((b) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${b}`], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  });

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseStatusFile, queryStatus, type AgentStatus } from '../../src/agent/status.js';
 import { readPidFile } from '../../src/agent/procs.js';
-import { makeCert, waitFor, writeUpstreamScript } from './agent-fixtures.js';
+import { canRunAgentInNamespaces, makeCert, waitFor, writeUpstreamScript } from './agent-fixtures.js';
 
 const NS = { a: 'cplb-tagent-a', b: 'cplb-tagent-b' } as const;
 type Node = keyof typeof NS;
@@ -32,16 +32,7 @@ const agentCommand = process.env.CPLB_AGENT_BIN
   ? [resolve(process.env.CPLB_AGENT_BIN)]
   : [process.execPath, bundle];
 
-const canRun =
-  process.getuid?.() === 0 &&
-  ['keepalived', 'iptables-nft', 'ip', 'openssl'].every((b) => {
-    try {
-      execFileSync('sh', ['-c', `command -v ${b}`], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  });
+const canRun = canRunAgentInNamespaces;
 
 let dir: string;
 const pids: number[] = []; // helpers we started (stand-in servers, the foreign keepalived)

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPidFile } from '../../src/agent/procs.js';
 import { queryStatus, type AgentStatus } from '../../src/agent/status.js';
-import { makeCert, waitFor, writeUpstreamScript } from './agent-fixtures.js';
+import { canRunAgentInNamespaces, makeCert, waitFor, writeUpstreamScript } from './agent-fixtures.js';
 
 const NS = 'cplb-tstop';
 const ADDR = '198.19.254.1';
@@ -23,16 +23,7 @@ const STOP_MARGIN_MS = 8000;
 const root = resolve(import.meta.dirname, '../..');
 const bundle = join(root, 'dist/agent/cplb-agent.js');
 
-const canRun =
-  process.getuid?.() === 0 &&
-  ['keepalived', 'iptables-nft', 'ip', 'openssl'].every((b) => {
-    try {
-      execFileSync('sh', ['-c', `command -v ${b}`], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  });
+const canRun = canRunAgentInNamespaces;
 
 let dir: string;
 const helpers: ChildProcess[] = []; // the stand-in, the agents and the clients we started
