@@ -6,7 +6,7 @@ import { forEachHost, type HostContext, type Phase } from '../src/pipeline/index
 import type { ServiceAction } from '../src/plan/diff.js';
 
 /** What the host needs once its files are switched in: only what changed is started or reloaded. */
-export function actionFor(state: ApplyState, host: Host): ServiceAction {
+function actionFor(state: ApplyState, host: Host): ServiceAction {
   if (state.dryRun) return diffOf(state, host).action;
   const hp = hostPlanOf(state, host);
   const written = state.written.get(host.name) ?? new Set<string>();
