@@ -100,6 +100,10 @@ export interface KeepalivedStatus {
   restarts: number;
   startedAt: string | undefined;
   lastExit: { code: number | null; signal: string | null; at: string } | undefined;
+  /** Exits in a row without a stable run (30 s) in between: the backoff's step (older agents: absent). */
+  consecutiveFailures?: number;
+  /** When the next start is due, while keepalived is down and a restart is pending. */
+  nextRestartAt?: string;
 }
 
 export class KeepalivedSupervisor {
@@ -108,6 +112,7 @@ export class KeepalivedSupervisor {
   private stopping = false;
   private consecutiveFailures = 0;
   private startedAtMs = 0;
+  private nextRestartAtMs: number | undefined;
   private readonly pids: KeepalivedPidFiles;
   private readonly kLog: Logger;
   private launchPrefix: string[] | undefined;
@@ -127,6 +132,10 @@ export class KeepalivedSupervisor {
       restarts: this.restarts,
       startedAt: this.child ? new Date(this.startedAtMs).toISOString() : undefined,
       lastExit: this.lastExit,
+      consecutiveFailures: this.consecutiveFailures,
+      ...(this.nextRestartAtMs !== undefined
+        ? { nextRestartAt: new Date(this.nextRestartAtMs).toISOString() }
+        : {}),
     };
   }
 
@@ -183,6 +192,7 @@ export class KeepalivedSupervisor {
   async stop(timeoutMs = 5000): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
+    this.nextRestartAtMs = undefined;
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -240,9 +250,15 @@ export class KeepalivedSupervisor {
       this.opts.backoff.maxMs,
     );
     this.consecutiveFailures++;
-    this.kLog.info('restarting keepalived', { inMs: delay, restarts: this.restarts + 1 });
+    this.nextRestartAtMs = Date.now() + delay;
+    this.kLog.info('restarting keepalived', {
+      inMs: delay,
+      restarts: this.restarts + 1,
+      consecutiveFailures: this.consecutiveFailures,
+    });
     this.restartTimer = setTimeout(() => {
       void (async () => {
+        this.nextRestartAtMs = undefined;
         // A kill -9 leaves the VRRP child running for a moment; a new keepalived would refuse to start.
         await this.waitGone(readPidFile(this.pids.vrrp), 5000);
         if (this.stopping) return;

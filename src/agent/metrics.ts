@@ -82,6 +82,25 @@ export function renderMetrics(s: AgentStatus, proc?: ProcessFigures): string {
   w.metric('cplb_keepalived_restarts_total', 'counter', 'keepalived restarts after it died.', [
     [{}, s.keepalived.restarts],
   ]);
+  w.metric(
+    'cplb_keepalived_consecutive_failures',
+    'gauge',
+    'keepalived exits in a row without a stable (30 s) run between them: the restart backoff step.',
+    [[{}, s.keepalived.consecutiveFailures ?? 0]],
+  );
+  w.metric(
+    'cplb_keepalived_next_restart_seconds',
+    'gauge',
+    'Seconds until the agent starts keepalived again (0 when no restart is pending).',
+    [
+      [
+        {},
+        s.keepalived.nextRestartAt
+          ? Math.max(0, (Date.parse(s.keepalived.nextRestartAt) - Date.now()) / 1000)
+          : 0,
+      ],
+    ],
+  );
   w.metric('cplb_keepalived_foreign_processes', 'gauge', 'keepalived processes not started by the agent.', [
     [{}, s.keepalived.foreign.length],
   ]);

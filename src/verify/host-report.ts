@@ -43,6 +43,8 @@ export interface HostReport {
   restarts: {
     keepalived?: number;
     lastKeepalivedExit?: { code: number | null; signal: string | null; at: string };
+    /** keepalived is down and the agent waits out its backoff before the next start. */
+    keepalivedBackoff?: { consecutiveFailures: number; nextRestartAt: string };
     agentService?: number;
     agentStartedAt?: string;
   };
@@ -159,6 +161,14 @@ export function hostReport(state: InspectState, hostName: string): HostReport {
     restarts: {
       ...(st ? { keepalived: st.keepalived.restarts, agentStartedAt: st.agent.startedAt } : {}),
       ...(st?.keepalived.lastExit ? { lastKeepalivedExit: st.keepalived.lastExit } : {}),
+      ...(st?.keepalived.nextRestartAt
+        ? {
+            keepalivedBackoff: {
+              consecutiveFailures: st.keepalived.consecutiveFailures ?? 0,
+              nextRestartAt: st.keepalived.nextRestartAt,
+            },
+          }
+        : {}),
       ...(snap.agentServiceRestarts !== undefined ? { agentService: snap.agentServiceRestarts } : {}),
     },
   };

@@ -53,6 +53,12 @@ function restartsCell(h: HostReport, now: number): string {
       : '';
     parts.push(`keepalived ${r.keepalived}${last}`);
   }
+  if (r.keepalivedBackoff) {
+    const wait = Math.max(0, (Date.parse(r.keepalivedBackoff.nextRestartAt) - now) / 1000);
+    parts.push(
+      `keepalived down: next start in ${duration(wait)} (${r.keepalivedBackoff.consecutiveFailures} failures in a row)`,
+    );
+  }
   if (r.agentService !== undefined) parts.push(`agent ${r.agentService}`);
   if (h.agent?.uptimeSeconds !== undefined) parts.push(`agent up ${duration(h.agent.uptimeSeconds)}`);
   return parts.join(', ') || '-';

@@ -135,6 +135,14 @@ describe('metrics', () => {
     expect(text).toContain('cplb_vrrp_state{instance="k0s-vip-0",state="MASTER"} 1');
     expect(text).toContain('cplb_vrrp_state{instance="k0s-vip-0",state="BACKUP"} 0');
     expect(text).toContain('cplb_keepalived_restarts_total 1');
+    expect(text).toContain('cplb_keepalived_consecutive_failures 0');
+    expect(text).toContain('cplb_keepalived_next_restart_seconds 0');
+    const waiting = renderMetrics({
+      ...status,
+      keepalived: { ...status.keepalived, running: false, consecutiveFailures: 4, nextRestartAt: new Date(Date.now() + 8000).toISOString() },
+    }); // prettier-ignore
+    expect(waiting).toContain('cplb_keepalived_consecutive_failures 4');
+    expect(Number(/^cplb_keepalived_next_restart_seconds (\S+)$/m.exec(waiting)?.[1])).toBeGreaterThan(6);
     expect(text).toContain('cplb_upstream_connections_total{upstream="198.18.0.11:6443"} 9');
     expect(text).toContain('cplb_upstream_dial_failures_total{upstream="198.18.0.11:6443"} 1');
     expect(text).toContain('cplb_vip_held{address="198.18.0.100",instance="k0s-vip-0"} 1');

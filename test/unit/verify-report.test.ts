@@ -220,6 +220,24 @@ describe('status report', () => {
     );
   });
 
+  it('shows a keepalived that is down and waiting out its restart backoff, and when it starts next', () => {
+    const state = healthyState();
+    const snap = state.snapshots.get(hostName(13))!;
+    if (!snap.agent.ok) throw new Error('fixture');
+    Object.assign(snap.agent.status.keepalived, {
+      running: false,
+      consecutiveFailures: 6,
+      nextRestartAt: new Date(NOW + 16_000).toISOString(),
+    });
+    const report = clusterReport(state, new Date(NOW));
+    expect(report.hosts.find((h) => h.host === hostName(13))!.restarts.keepalivedBackoff).toEqual({
+      consecutiveFailures: 6,
+      nextRestartAt: new Date(NOW + 16_000).toISOString(),
+    });
+    expect(report.hosts.find((h) => h.host === hostName(12))!.restarts.keepalivedBackoff).toBeUndefined();
+    expect(renderStatus(report)).toContain('keepalived down: next start in 16s (6 failures in a row)');
+  });
+
   it('says why an upstream counts as up when it refuses anonymous checks, and verify passes', () => {
     const state = healthyState();
     for (const snap of state.snapshots.values())
