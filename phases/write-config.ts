@@ -1,6 +1,7 @@
 import type { ApplyState } from '../src/apply/state.js';
 import { hostPlanOf, remoteOf } from '../src/apply/state.js';
-import { discardStaged, markStaged, stagedPath } from '../src/apply/staging.js';
+import { discardStaged, markStaged } from '../src/apply/staging.js';
+import { stagedPath } from '../src/render/paths.js';
 import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
 import type { FileMeta } from '../src/apply/current-files.js';

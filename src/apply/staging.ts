@@ -6,14 +6,10 @@
  */
 import { posix } from 'node:path';
 import type { Host } from '../config/types.js';
+import { stagedPath } from '../render/paths.js';
 import { shq } from '../ssh/quote.js';
 import { writeHashStampScript } from './current-files.js';
 import { remoteOf, type ApplyState, type StagedFile } from './state.js';
-
-/** Beside the target (same filesystem, so the switch is an atomic rename), hidden, one per target. */
-export function stagedPath(path: string): string {
-  return posix.join(posix.dirname(path), `.${posix.basename(path)}.cplb-staged`);
-}
 
 /**
  * Checks that every staged file is there before it moves any (a host that lost one switches nothing),

@@ -2,6 +2,7 @@
  * Where cplb's pieces live on a controller. The agent's defaults are the source (keepalived.conf,
  * the agent and the planner must name the same files); this module gives them one import.
  */
+import { posix } from 'node:path';
 import { AGENT_CONFIG_PATH, AGENT_DEFAULTS } from '../agent/config.js';
 
 export const CONFIG_DIR = '/etc/cplb';
@@ -34,3 +35,11 @@ export const PLAIN_LAUNCHER = `${AGENT_DIR}/cplb-agent-ctl`;
  * holds two descriptors, and the default 1024 would cap the proxy near 500 clients.
  */
 export const AGENT_NOFILE = 65536;
+
+/**
+ * Where apply stages a file before it switches it in: beside the target (same filesystem, so the
+ * switch is an atomic rename), hidden, one per target.
+ */
+export function stagedPath(path: string): string {
+  return posix.join(posix.dirname(path), `.${posix.basename(path)}.cplb-staged`);
+}

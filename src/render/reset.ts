@@ -22,6 +22,7 @@ import {
   PLAIN_LAUNCHER,
   RUN_DIR,
   SERVICE_NAME,
+  stagedPath,
   SYSTEMD_UNIT,
 } from './paths.js';
 
@@ -124,7 +125,8 @@ ${
 # keepalived removes its VIPs when it stops; one killed with -9 leaves them on the interface.
 ${vipScan('ip addr del "$addr" dev "$dev" && echo "did: removed the VIP $addr from $dev"')}`
 }
-for f in ${CONFIG_DIR} ${AGENT_DIR} ${RUN_DIR} ${AGENT_LOG}; do
+# A service definition an apply staged and never switched in (its run was cut) goes too.
+for f in ${CONFIG_DIR} ${AGENT_DIR} ${RUN_DIR} ${AGENT_LOG} ${stagedPath(SYSTEMD_UNIT)} ${stagedPath(OPENRC_SCRIPT)}; do
   [ -e "$f" ] && rm -rf "$f" && echo "did: removed $f"
 done
 

@@ -5,6 +5,7 @@
  * repairs a half-broken cluster. One lab and one fresh apply per file; the tests run in order.
  */
 import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAgentConfig, type AgentConfig } from '../../src/agent/config.js';
 import {
@@ -431,6 +432,12 @@ export function defineApplySuite(opts: ApplySuiteOptions): void {
       expect((await holders()).sort()).toEqual([holder, killed].sort());
 
       await sh(name, blocker, 'iptables -t nat -F TEST-USER && iptables -t nat -X TEST-USER');
+      // Service definitions an apply staged and never switched in (its run was cut): reset takes them too.
+      const staged = [
+        '/etc/systemd/system/.cplb-agent.service.cplb-staged',
+        '/etc/init.d/.cplb-agent.cplb-staged',
+      ];
+      await sh(name, holder, staged.map((f) => `{ [ ! -d ${dirname(f)} ] || touch ${f}; }`).join('; '));
       const { code, stdout, stderr } = await reset('--force');
       expect(code, stdout + stderr).toBe(0);
       expect(stdout).toContain(`${sshLine(blocker)}removed the nat chain CPLB and its jumps`);
@@ -449,7 +456,7 @@ export function defineApplySuite(opts: ApplySuiteOptions): void {
           await sh(
             name,
             h,
-            'ls -d /etc/cplb /usr/local/lib/cplb /run/cplb /etc/systemd/system/cplb-agent.service /etc/init.d/cplb-agent 2>/dev/null || true',
+            `ls -d /etc/cplb /usr/local/lib/cplb /run/cplb /etc/systemd/system/cplb-agent.service /etc/init.d/cplb-agent ${staged.join(' ')} 2>/dev/null || true`,
           ),
           h,
         ).toBe('');

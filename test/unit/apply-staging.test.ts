@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashStampPath } from '../../src/apply/current-files.js';
-import { discardScript, stagedPath, switchScript } from '../../src/apply/staging.js';
+import { discardScript, switchScript } from '../../src/apply/staging.js';
+import { stagedPath } from '../../src/render/paths.js';
 
 let dir: string;
 beforeEach(() => {
