@@ -10,7 +10,8 @@ import {
   refreshScript,
   releaseScript,
 } from '../src/lock/host-lock.js';
-import { FACTS_MARK, NET_SCRIPT } from '../src/plan/parse-facts.js';
+import { SECTION_MARK } from '../src/contract/script.js';
+import { NET_SCRIPT } from '../src/plan/parse-facts.js';
 import { forEachHost, type HostContext, type Phase } from '../src/pipeline/index.js';
 
 const refreshers = new WeakMap<ApplyState, NodeJS.Timeout>();
@@ -59,7 +60,7 @@ async function acquireOn(host: Host, ctx: HostContext<ApplyState, Host>): Promis
   const res = await remoteOf(ctx.state, host).exec(acquireScript(owner, ttlSeconds, LOCK_DIR, NET_SCRIPT), {
     timeoutMs: 20_000,
   });
-  const result = parseAcquire(res.stdout, FACTS_MARK);
+  const result = parseAcquire(res.stdout, SECTION_MARK);
   if (!result.acquired && result.refused) {
     throw new CplbError(`cannot lock: ${result.refused}`, {
       code: 'HOST_LOCK_UNSAFE',
@@ -84,7 +85,7 @@ async function acquireOn(host: Host, ctx: HostContext<ApplyState, Host>): Promis
   }
   held.add(host.name);
   ctx.state.netFacts.set(host.name, {
-    stdout: res.stdout.slice(res.stdout.indexOf(FACTS_MARK)),
+    stdout: res.stdout.slice(res.stdout.indexOf(SECTION_MARK)),
     localMs: Math.round((before + Date.now()) / 2),
   });
   if (result.brokeStale)

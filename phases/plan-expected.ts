@@ -3,7 +3,7 @@ import { messageOf } from '../src/pipeline/errors.js';
 import type { Phase } from '../src/pipeline/index.js';
 import { plan } from '../src/plan/plan.js';
 import type { InspectState } from '../src/verify/state.js';
-import { VERSION } from '../src/version.js';
+import { VERSION } from '../src/contract/version.js';
 
 /**
  * What the cluster file renders for every host, to compare with what the hosts have. The plan needs

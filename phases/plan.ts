@@ -6,9 +6,9 @@ import { CplbError } from '../src/errors.js';
 import { forEachHost, type Phase } from '../src/pipeline/index.js';
 import { plan } from '../src/plan/plan.js';
 import { compareVersions } from '../src/plan/validate-facts.js';
-import { KEEPALIVED_CONF } from '../src/render/paths.js';
+import { KEEPALIVED_CONF } from '../src/contract/paths.js';
 import type { Remote } from '../src/ssh/remote.js';
-import { VERSION } from '../src/version.js';
+import { VERSION } from '../src/contract/version.js';
 
 /**
  * The pure plan; then, per host in one round trip, what is there now and keepalived's own check of

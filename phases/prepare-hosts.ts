@@ -2,7 +2,7 @@ import type { ApplyState } from '../src/apply/state.js';
 import { hostPlanOf, remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
-import { KEEPALIVED_CONF } from '../src/render/paths.js';
+import { KEEPALIVED_CONF } from '../src/contract/paths.js';
 import { keepalivedConfigTest } from './plan.js';
 
 /** Installs what a host lacks (keepalived, iptables) through its package manager, and says so. */

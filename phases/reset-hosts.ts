@@ -4,7 +4,7 @@ import type { Host } from '../src/config/types.js';
 import { CplbError } from '../src/errors.js';
 import { forEachHost, type HostContext, type Phase } from '../src/pipeline/index.js';
 import { parseResetOutput, renderResetScript } from '../src/render/reset.js';
-import { AGENT_DIR, CONFIG_DIR, RUN_DIR } from '../src/render/paths.js';
+import { AGENT_DIR, CONFIG_DIR, RUN_DIR } from '../src/contract/paths.js';
 
 function vipsOf(state: ApplyState): string[] {
   return state.cluster.cplb.vrrpInstances.flatMap((i) => i.vips.map((v) => v.address));

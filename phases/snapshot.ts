@@ -1,6 +1,6 @@
 import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
-import { AGENT_CONFIG, KEEPALIVED_CONF } from '../src/render/paths.js';
+import { AGENT_CONFIG, KEEPALIVED_CONF } from '../src/contract/paths.js';
 import { plannedTextFiles } from '../src/verify/drift.js';
 import { readSnapshot } from '../src/verify/host-snapshot.js';
 import type { InspectState } from '../src/verify/state.js';

@@ -7,7 +7,7 @@ import { AGENT_ARTIFACTS, agentDistDir } from '../src/apply/agent-artifacts.js';
 import type { ApplyState } from '../src/apply/state.js';
 import { diffOf, hostPlanOf, remoteOf } from '../src/apply/state.js';
 import { discardStaged, markStaged } from '../src/apply/staging.js';
-import { stagedPath } from '../src/render/paths.js';
+import { stagedPath } from '../src/contract/paths.js';
 import type { Host } from '../src/config/types.js';
 import { CplbError } from '../src/errors.js';
 import { perHost } from '../src/pipeline/index.js';

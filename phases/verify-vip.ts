@@ -6,7 +6,7 @@ import type { Phase } from '../src/pipeline/index.js';
 import { diagnoseHolders } from '../src/verify/diagnose.js';
 import { holdersOf, judge, type HostStatus } from '../src/verify/agent-status.js';
 import { readAgentOnly } from '../src/verify/host-snapshot.js';
-import { AGENT_CONFIG, KEEPALIVED_CONF } from '../src/render/paths.js';
+import { AGENT_CONFIG, KEEPALIVED_CONF } from '../src/contract/paths.js';
 
 const POLL_MS = 250;
 

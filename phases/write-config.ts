@@ -1,13 +1,13 @@
 import type { ApplyState } from '../src/apply/state.js';
 import { hostPlanOf, remoteOf } from '../src/apply/state.js';
 import { discardStaged, markStaged } from '../src/apply/staging.js';
-import { stagedPath } from '../src/render/paths.js';
+import { stagedPath } from '../src/contract/paths.js';
 import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
 import type { FileMeta } from '../src/apply/current-files.js';
 import type { PlannedFile } from '../src/plan/plan.js';
 import { metadataMatches } from '../src/ssh/commands.js';
-import { shq } from '../src/ssh/quote.js';
+import { shq } from '../src/contract/quote.js';
 
 /**
  * Stages the service definition, agent.json and keepalived.conf beside their targets (each written

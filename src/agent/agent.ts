@@ -1,18 +1,22 @@
 /** The node agent: wires the proxy, health checks, keepalived, iptables and the status endpoints. */
 import { mkdir, readFile } from 'node:fs/promises';
-import { VERSION } from '../version.js';
-import { hashConfigText, loadAgentConfig, proxyBindAddress, type AgentConfig } from './config.js';
+import { VERSION } from '../contract/version.js';
+import { hashConfigText, proxyBindAddress, type AgentConfig } from '../contract/agent-config.js';
+import { loadAgentConfig } from './config.js';
 import { HealthChecker } from './health.js';
-import { IptablesRules, redirectRules } from './iptables.js';
+import { IptablesRules } from './iptables.js';
+import { redirectRules } from '../contract/nat-rules.js';
 import { KeepalivedSupervisor } from './keepalived.js';
 import { errorText, type Logger } from './log.js';
 import { collectGarbage, QuietAfterBusy } from './memory.js';
 import { MetricsServer } from './metrics.js';
 import { NotifyFifoReader } from './notify.js';
 import { UpstreamPool, type Upstream } from './pool.js';
-import { findForeignKeepalived, type ForeignProcess } from './procs.js';
+import { findForeignKeepalived } from './procs.js';
+import { type ForeignProcess } from '../contract/status.js';
 import { TcpProxy } from './proxy.js';
-import { StatusFile, StatusServer, type AgentStatus } from './status.js';
+import { StatusFile, StatusServer } from './status.js';
+import { type AgentStatus } from '../contract/status.js';
 import { nodeHealth, TrackFile, TRACK_FAULT, TRACK_OK, type NodeHealth } from './trackfile.js';
 import { forgetNeighbour, heldVips, vipsToForget, VrrpStates } from './vrrp.js';
 

@@ -1,7 +1,7 @@
 /** Active health checks of the API servers: HTTPS GET with fall/rise counting, like haproxy's. */
 import { readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
-import type { HealthCheckSettings } from './config.js';
+import type { HealthCheckSettings } from '../contract/agent-config.js';
 
 export type HealthStatus = 'unknown' | 'healthy' | 'unhealthy';
 

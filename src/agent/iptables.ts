@@ -11,78 +11,25 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
-import { canonicalIp } from '../config/net.js';
-import type { AgentVip } from './config.js';
+import { canonicalIp } from '../contract/net.js';
+import {
+  ALL_JUMPS,
+  binaryNames,
+  guardPorts,
+  guardSpec,
+  jumpSpec,
+  ruleSpec,
+  saveWords,
+  tableOf,
+  type Binaries,
+  type Family,
+  type IptablesBackend,
+  type JumpFrom,
+  type RedirectRule,
+  type RuleCheck,
+  type Table,
+} from '../contract/nat-rules.js';
 import { errorText, type Logger } from './log.js';
-
-export type IptablesBackend = 'nft' | 'legacy';
-export type Family = 4 | 6;
-export type Table = 'nat' | 'filter';
-/** The nat hooks that jump to the REDIRECT chain. */
-export const JUMP_FROM = ['PREROUTING', 'OUTPUT'] as const;
-/** Every hook that jumps to a chain of ours: the nat ones and the filter INPUT (the guard). */
-export const ALL_JUMPS = [...JUMP_FROM, 'INPUT'] as const;
-export type JumpFrom = (typeof ALL_JUMPS)[number];
-export const tableOf = (from: JumpFrom): Table => (from === 'INPUT' ? 'filter' : 'nat');
-
-export interface RedirectRule {
-  family: Family;
-  vip: string;
-  apiServerPort: number;
-  proxyPort: number;
-  instanceName: string;
-}
-
-export function redirectRules(vips: AgentVip[], proxyPort: number): RedirectRule[] {
-  return vips.map((v) => ({
-    family: v.family,
-    vip: v.address,
-    apiServerPort: v.apiServerPort,
-    proxyPort,
-    instanceName: v.instanceName,
-  }));
-}
-
-export function ruleComment(rule: RedirectRule): string {
-  return `cplb: ${rule.instanceName} ${rule.vip}:${rule.apiServerPort}`;
-}
-
-/** The rule's match and target, as iptables -A/-C/-D take them after the chain name. */
-export function ruleSpec(rule: RedirectRule): string[] {
-  const host = rule.family === 4 ? `${rule.vip}/32` : `${rule.vip}/128`;
-  return [
-    '-d', host, '-p', 'tcp', '--dport', String(rule.apiServerPort),
-    '-m', 'comment', '--comment', ruleComment(rule),
-    '-j', 'REDIRECT', '--to-ports', String(rule.proxyPort),
-  ]; // prettier-ignore
-}
-
-export const GUARD_COMMENT = 'cplb: only connections redirected from a VIP';
-
-/** The filter rule that resets connections to the proxy port that no REDIRECT brought there. */
-export function guardSpec(proxyPort: number): string[] {
-  return [
-    '-p', 'tcp', '--dport', String(proxyPort),
-    '-m', 'conntrack', '!', '--ctstate', 'DNAT',
-    '-m', 'comment', '--comment', GUARD_COMMENT,
-    '-j', 'REJECT', '--reject-with', 'tcp-reset',
-  ]; // prettier-ignore
-}
-
-/** The proxy ports the guard covers (one, unless a reload is moving it). */
-export function guardPorts(rules: readonly RedirectRule[]): number[] {
-  return [...new Set(rules.map((r) => r.proxyPort))].sort((a, b) => a - b);
-}
-
-/**
- * OUTPUT jumps only for local destinations: a node's own client reaches the VIP through its local
- * proxy while it holds the VIP, and over the wire to the holder otherwise (a FAULT node's proxy,
- * with no healthy upstream, must not swallow its own clients' connections).
- */
-export function jumpSpec(chain: string, from: JumpFrom): string[] {
-  const local = from === 'OUTPUT' ? ['-m', 'addrtype', '--dst-type', 'LOCAL'] : [];
-  return [...local, '-m', 'comment', '--comment', `cplb: jump to ${chain}`, '-j', chain];
-}
 
 function restoreQuote(arg: string): string {
   return /[\s"]/.test(arg) ? `"${arg.replace(/"/g, '\\"')}"` : arg;
@@ -121,15 +68,6 @@ export function renderRestore(
     for (const port of guard) filter.push(line(['-A', chain, ...guardSpec(port)]));
   }
   return [...section('nat', nat), ...section('filter', filter), ''].join('\n');
-}
-
-/** Splits an iptables-save line into words; "quoted strings" (with \" inside) are one word. */
-export function saveWords(line: string): string[] {
-  const words: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (let m = re.exec(line); m; m = re.exec(line))
-    words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
-  return words;
 }
 
 /**
@@ -195,22 +133,6 @@ export function parseSave(save: string, chain: string): SavedRules {
   return { tables, jumps };
 }
 
-export interface Binaries {
-  iptables: string;
-  restore: string;
-  save: string;
-}
-
-/** iptables-nft / ip6tables-legacy etc. The backend must match what the CNI uses, or rules split. */
-export function binaryNames(backend: IptablesBackend, family: Family): Binaries {
-  const base = family === 4 ? 'iptables' : 'ip6tables';
-  return {
-    iptables: `${base}-${backend}`,
-    restore: `${base}-${backend}-restore`,
-    save: `${base}-${backend}-save`,
-  };
-}
-
 const SBIN = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
 
 /** Absolute path of a command: PATH plus the sbin dirs (a bare daemon may run with a thin PATH). */
@@ -244,13 +166,6 @@ export const execRunner: Runner = (cmd, args, stdin) =>
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(stdin ?? '');
   });
-
-export interface RuleCheck {
-  family: Family;
-  kind: 'jump' | 'redirect' | 'guard';
-  description: string;
-  present: boolean;
-}
 
 export interface IptablesOptions {
   backend: IptablesBackend;

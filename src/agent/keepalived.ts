@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { errorText, type Logger } from './log.js';
 import { isAlive, isOurKeepalived, readPidFile } from './procs.js';
+import { pidFiles, type KeepalivedPidFiles } from '../contract/keepalived.js';
+import type { KeepalivedStatus } from '../contract/status.js';
 
 export interface KeepalivedOptions {
   binary: string;
@@ -18,22 +20,6 @@ export interface KeepalivedOptions {
   log: Logger;
   /** Called on every exit, so VRRP state known so far can be marked stale. */
   onExit?: () => void;
-}
-
-export interface KeepalivedPidFiles {
-  main: string;
-  vrrp: string;
-  checkers: string;
-  bfd: string;
-}
-
-export function pidFiles(pidDir: string): KeepalivedPidFiles {
-  return {
-    main: join(pidDir, 'keepalived.pid'),
-    vrrp: join(pidDir, 'keepalived-vrrp.pid'),
-    checkers: join(pidDir, 'keepalived-checkers.pid'),
-    bfd: join(pidDir, 'keepalived-bfd.pid'),
-  };
 }
 
 /**
@@ -93,18 +79,6 @@ export function backoffDelay(consecutiveFailures: number, initialMs: number, max
 
 /** A run this long counts as stable: the next crash starts the backoff afresh. */
 const STABLE_RUN_MS = 30_000;
-
-export interface KeepalivedStatus {
-  running: boolean;
-  pid: number | undefined;
-  restarts: number;
-  startedAt: string | undefined;
-  lastExit: { code: number | null; signal: string | null; at: string } | undefined;
-  /** Exits in a row without a stable run (30 s) in between: the backoff's step (older agents: absent). */
-  consecutiveFailures?: number;
-  /** When the next start is due, while keepalived is down and a restart is pending. */
-  nextRestartAt?: string;
-}
 
 export class KeepalivedSupervisor {
   private child: ChildProcess | undefined;

@@ -1,22 +1,19 @@
 /** logfmt on stderr: `time=... level=info msg="..." component=proxy key=value`, one line per event. */
+import { formatLogfmt, type LogfmtValue } from '../contract/logfmt.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-export function logfmtValue(value: string | number | boolean | null): string {
-  const text = String(value);
-  if (text !== '' && !/[\s"=\\]/.test(text)) return text;
-  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t')}"`;
-}
-
 export function formatLogLine(level: LogLevel, msg: string, fields: LogFields, now = new Date()): string {
-  let line = `time=${now.toISOString()} level=${level} msg=${logfmtValue(msg)}`;
-  for (const [key, value] of Object.entries(fields)) {
-    if (value === undefined) continue;
-    line += ` ${key}=${logfmtValue(value)}`;
-  }
-  return line;
+  const pairs: [string, LogfmtValue][] = [
+    ['time', now.toISOString()],
+    ['level', level],
+    ['msg', msg],
+  ];
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined) pairs.push([key, value]);
+  return formatLogfmt(pairs);
 }
 
 export interface Logger {

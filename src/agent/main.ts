@@ -7,15 +7,11 @@
  *   cplb-agent version
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { VERSION } from '../version.js';
+import { VERSION } from '../contract/version.js';
 import { Agent } from './agent.js';
-import {
-  AGENT_CONFIG_PATH,
-  AGENT_DEFAULTS,
-  hashConfigText,
-  loadAgentConfig,
-  parseAgentConfig,
-} from './config.js';
+import { AGENT_CONFIG, STATUS_SOCKET } from '../contract/paths.js';
+import { loadAgentConfig } from './config.js';
+import { hashConfigText, parseAgentConfig } from '../contract/agent-config.js';
 import { createLogger, errorText } from './log.js';
 import { queryStatus } from './status.js';
 
@@ -33,7 +29,7 @@ const USAGE =
   'usage: cplb-agent [run|status|check-config|version] [--config FILE] [--socket FILE] [--pid-file FILE]';
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { command: 'run', config: AGENT_CONFIG_PATH, socket: undefined, pidFile: undefined };
+  const args: Args = { command: 'run', config: AGENT_CONFIG, socket: undefined, pidFile: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -117,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
         try {
           socket = parseAgentConfig(readFileSync(args.config, 'utf8'), args.config).statusSocket;
         } catch {
-          socket = AGENT_DEFAULTS.statusSocket;
+          socket = STATUS_SOCKET;
         }
       }
       process.stdout.write(JSON.stringify(await queryStatus(socket), null, 2) + '\n');

@@ -1,7 +1,7 @@
 /** Prometheus text metrics, rendered from the same status document the socket serves. */
 import http from 'node:http';
 import { errorText, type Logger } from './log.js';
-import type { AgentStatus } from './status.js';
+import type { AgentStatus } from '../contract/status.js';
 
 type Labels = Record<string, string>;
 

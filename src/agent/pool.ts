@@ -1,7 +1,7 @@
 /** The upstream API servers, their health and counters, and the order the proxy dials them in. */
-import type { AgentUpstream, HealthCheckSettings } from './config.js';
+import type { AgentUpstream, HealthCheckSettings } from '../contract/agent-config.js';
 import { HealthState, type CheckTarget } from './health.js';
-import type { UpstreamStatus } from './status.js';
+import type { UpstreamStatus } from '../contract/status.js';
 
 export class Upstream implements CheckTarget {
   readonly id: string;

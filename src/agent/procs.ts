@@ -1,5 +1,6 @@
 /** Small /proc helpers: find keepalived processes and tell ours from a distro's. */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import type { ForeignProcess } from '../contract/status.js';
 
 export function isAlive(pid: number): boolean {
   try {
@@ -55,11 +56,6 @@ export function isOurKeepalived(pid: number, configPath: string): boolean {
   return argv.some(
     (a, i) => a === `--use-file=${configPath}` || (a === '--use-file' && argv[i + 1] === configPath),
   );
-}
-
-export interface ForeignProcess {
-  pid: number;
-  cmdline: string;
 }
 
 /**

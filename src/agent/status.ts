@@ -7,70 +7,8 @@ import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname } from 'node:path';
-import type { ForeignProcess } from './procs.js';
-import type { RuleCheck } from './iptables.js';
-import type { KeepalivedStatus } from './keepalived.js';
+import { STATUS_FILE_TAG, type AgentStatus } from '../contract/status.js';
 import { errorText, type Logger } from './log.js';
-
-export interface InstanceStatus {
-  name: string;
-  state: string;
-  priority: number | undefined;
-  since: string;
-}
-
-export interface UpstreamStatus {
-  address: string;
-  port: number;
-  health: string;
-  consecutiveFailures: number;
-  lastError: string | undefined;
-  /** Why up says less than usual: `401: readiness not visible without credentials` (older agents: absent). */
-  note?: string;
-  lastCheckAt: string | undefined;
-  activeConnections: number;
-  totalConnections: number;
-  failedDials: number;
-}
-
-export interface AgentStatus {
-  agent: {
-    hostName: string;
-    version: string;
-    pid: number;
-    startedAt: string;
-    uptimeSeconds: number;
-    configHash: string;
-    keepalivedConfigHash: string | undefined;
-    revision: string | undefined;
-  };
-  /** true when this node may hold the VIP (what the track file says). */
-  health: { ok: boolean; reason: string; trackFileValue: number | undefined };
-  keepalived: KeepalivedStatus & { foreign: ForeignProcess[] };
-  instances: InstanceStatus[];
-  vips: Array<{ address: string; prefix: number; instanceName: string; held: boolean }>;
-  proxy: {
-    enabled: boolean;
-    listening: boolean;
-    bindAddress: string;
-    bindPort: number;
-    openConnections: number;
-    /** The connection limit, and connections refused at it (older agents: absent). */
-    maxConnections?: number;
-    refusedOverLimit?: number;
-    healthyUpstreams: number;
-    upstreams: UpstreamStatus[];
-  };
-  iptables: {
-    backend: string;
-    chain: string;
-    reasserts: number;
-    rules: RuleCheck[];
-    /** Rules that vanished after being in place and were put back, and when the last came back (older agents: absent). */
-    repairs?: number;
-    lastRepairAt?: string;
-  };
-}
 
 export class StatusServer {
   private server: net.Server | undefined;
@@ -145,9 +83,6 @@ export function queryStatus(path: string, timeoutMs = 5000): Promise<AgentStatus
   });
 }
 
-/** Header of the status file's first line; the epoch second it was written and the agent's pid follow. */
-export const STATUS_FILE_TAG = 'cplb-status';
-
 /**
  * The status document as a file (0600): a reader over SSH `cat`s it instead of starting the agent's
  * own 80 MB executable as a socket client (~0.4 s of CPU a host). The first line, `cplb-status
@@ -200,23 +135,5 @@ export class StatusFile {
     this.closed = true;
     await this.pending;
     await rm(this.path, { force: true });
-  }
-}
-
-/** The status file's text → the document, when it was written (epoch seconds) and by which pid; undefined when malformed. */
-export function parseStatusFile(
-  text: string,
-): { writtenAt: number; pid: number; status: AgentStatus } | undefined {
-  const nl = text.indexOf('\n');
-  const [tag, at, pid] = text.slice(0, nl).split(' ');
-  if (tag !== STATUS_FILE_TAG || !/^\d+$/.test(at ?? '') || !/^\d+$/.test(pid ?? '')) return undefined;
-  try {
-    return {
-      writtenAt: Number(at),
-      pid: Number(pid),
-      status: JSON.parse(text.slice(nl + 1)) as AgentStatus,
-    };
-  } catch {
-    return undefined;
   }
 }

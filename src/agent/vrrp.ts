@@ -1,10 +1,11 @@
 /** What the agent knows of each VRRP instance (from the notify fifo) and of the VIPs on its NICs. */
 import { networkInterfaces } from 'node:os';
-import type { AgentVip } from './config.js';
+import type { AgentVip } from '../contract/agent-config.js';
 import { execRunner } from './iptables.js';
 import type { Logger } from './log.js';
 import type { NotifyEvent } from './notify.js';
-import type { InstanceStatus } from './status.js';
+import type { InstanceStatus } from '../contract/status.js';
+import { canonicalIp } from '../contract/net.js';
 
 export class VrrpStates {
   private readonly states = new Map<string, InstanceStatus>();
@@ -69,16 +70,6 @@ export async function forgetNeighbour(vip: string, log: Logger): Promise<void> {
 
 function now(): string {
   return new Date().toISOString();
-}
-
-/** Canonical text of an address, so `fd00:0::1` and `fd00::1` compare equal. */
-export function canonicalIp(address: string): string {
-  if (!address.includes(':')) return address;
-  try {
-    return new URL(`http://[${address.split('%')[0]}]/`).hostname.slice(1, -1);
-  } catch {
-    return address.toLowerCase();
-  }
 }
 
 /** Addresses on this node's interfaces (getifaddrs lists keepalived's secondary VIPs too; no fork). */

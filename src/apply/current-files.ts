@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { HostPlan } from '../plan/plan.js';
 import type { Remote } from '../ssh/remote.js';
-import { shq } from '../ssh/quote.js';
+import { shq } from '../contract/quote.js';
+import { PATH_LINE } from '../contract/script.js';
 
 /** Beside an uploaded agent build: its sha256, and the size, inode and ctime it had then. */
 export const hashStampPath = (path: string) => `${path}.sha256`;
@@ -56,7 +57,7 @@ function configTestScript(mark: string, current?: string): string {
  * keepalived not found would skip its test.
  */
 const STDIN_TO_TEMP = [
-  'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH; export PATH',
+  PATH_LINE,
   't=$(mktemp /tmp/cplb-keepalived.XXXXXX) || exit 1',
   `trap 'rm -f "$t"' EXIT`,
   'cat > "$t"',

@@ -6,8 +6,8 @@
  */
 import { posix } from 'node:path';
 import type { Host } from '../config/types.js';
-import { stagedPath } from '../render/paths.js';
-import { shq } from '../ssh/quote.js';
+import { stagedPath } from '../contract/paths.js';
+import { shq } from '../contract/quote.js';
 import { writeHashStampScript } from './current-files.js';
 import { remoteOf, type ApplyState, type StagedFile } from './state.js';
 

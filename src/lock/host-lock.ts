@@ -9,7 +9,7 @@
  * records who, pid and when; the holder touches it while working, so an owner file not touched for ttl
  * seconds belongs to a run that died and may be broken.
  */
-import { shq } from '../ssh/quote.js';
+import { shq } from '../contract/quote.js';
 
 export const LOCK_DIR = '/run/cplb-lock';
 export const DEFAULT_LOCK_TTL_SECONDS = 60;

@@ -1,4 +1,5 @@
 /** What the gather phases learn about a host. Parsers that fill it are pure (see parse-facts.ts). */
+import type { InitSystem } from '../contract/paths.js';
 
 export interface InterfaceAddress {
   address: string;
@@ -23,8 +24,6 @@ export interface DefaultRoute {
   interface: string;
   gateway?: string;
 }
-
-export type InitSystem = 'systemd' | 'openrc' | 'none';
 
 export interface ToolInfo {
   present: boolean;

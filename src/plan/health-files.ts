@@ -4,7 +4,7 @@
  * cluster file names credentials; a pure parser and a pure check, like the other facts.
  */
 import type { Cluster } from '../config/types.js';
-import { shq } from '../ssh/quote.js';
+import { shq } from '../contract/quote.js';
 import type { HealthCheckFile } from './facts.js';
 
 /** The credential files the cluster names, with the field each comes from. */

@@ -1,5 +1,5 @@
 /** Which distro packages a host lacks, and the one command that installs them. */
-import { shJoin } from '../ssh/quote.js';
+import { shJoin } from '../contract/quote.js';
 import type { HostFacts } from './facts.js';
 
 export interface PackagePlan {

@@ -3,16 +3,14 @@
  * parseFactsOutput turns that text into HostFacts. Each parser is pure and takes one section.
  */
 import type { Cluster } from '../config/types.js';
+import { SCRIPT_HEAD, sectionMap } from '../contract/script.js';
 import { CplbError } from '../errors.js';
-import { AGENT_PIDFILE, SERVICE_NAME } from '../render/paths.js';
-import type { HostFacts, InitSystem, OsInfo, ToolInfo } from './facts.js';
+import { AGENT_PIDFILE, SERVICE_NAME } from '../contract/paths.js';
+import type { HostFacts, OsInfo, ToolInfo } from './facts.js';
+import type { InitSystem } from '../contract/paths.js';
 import { parseDefaultRoute, parseIpAddr } from './parse-net.js';
 
 export { parseDefaultRoute, parseIpAddr } from './parse-net.js';
-
-/** Starts every section's marker line. */
-export const FACTS_MARK = '@@cplb:';
-const MARK = FACTS_MARK;
 
 /*
  * The scripts are POSIX sh (dash, busybox ash): every section tolerates a missing tool by printing
@@ -21,12 +19,8 @@ const MARK = FACTS_MARK;
  * builtin does (read, printf, command -v), one process per tool that must be asked, and no pipes. On a
  * lab of 30 hosts sharing two cores, each process a script starts costs about 1.4 ms of CPU per host.
  */
-const PRELUDE = `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-LC_ALL=C
-export PATH LC_ALL
-nl='
+const PRELUDE = `${SCRIPT_HEAD}nl='
 '
-m() { echo "${MARK}$1"; }
 first() { o=$("$@" 2>&1); printf '%s\n' "\${o%%"$nl"*}"; }
 `;
 
@@ -85,23 +79,6 @@ m end
 
 /** Both, in one round trip (tests, and callers that need everything at once). */
 export const FACTS_SCRIPT = OS_SCRIPT + NET_SCRIPT;
-
-/** Splits the script's output at the marker lines. */
-export function splitSections(stdout: string): Map<string, string> {
-  const sections = new Map<string, string>();
-  let name: string | undefined;
-  let lines: string[] = [];
-  const flush = () => name !== undefined && sections.set(name, lines.join('\n').trim());
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith(MARK)) {
-      flush();
-      name = line.slice(MARK.length).trim();
-      lines = [];
-    } else lines.push(line);
-  }
-  flush();
-  return sections;
-}
 
 export function parseOsRelease(text: string): OsInfo {
   const kv = new Map<string, string>();
@@ -177,7 +154,7 @@ export function vipAddressesOf(cluster: Cluster): string[] {
  * (take the midpoint of the exec), for the skew check.
  */
 export function parseFactsOutput(host: string, stdout: string, cluster: Cluster, localMs: number): HostFacts {
-  const s = splitSections(stdout);
+  const s = sectionMap(stdout);
   const fail = (what: string) =>
     new CplbError(`cannot read host facts: ${what}`, {
       code: 'FACTS_UNREADABLE',

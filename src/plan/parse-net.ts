@@ -4,7 +4,8 @@
  * keepalived.conf and agent.json, so a name that is no interface name, or an address that is no IP
  * address of its family, fails the parse (the caller names the host) instead of passing through.
  */
-import { canonicalIp, ipFamily, IFNAME_RE, MAC_RE } from '../config/net.js';
+import { canonicalIp, ipFamily } from '../contract/net.js';
+import { IFNAME_RE, MAC_RE } from '../config/net.js';
 import type { DefaultRoute, InterfaceAddress, NetInterface } from './facts.js';
 
 interface IpAddrInfo {

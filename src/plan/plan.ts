@@ -3,7 +3,6 @@
  * golden tests pin. Apply writes the files, installs the service and starts or reloads it.
  */
 import { createHash } from 'node:crypto';
-import { AGENT_DEFAULTS } from '../agent/config.js';
 import type { Cluster, Host } from '../config/types.js';
 import { CplbError } from '../errors.js';
 import { renderAgentConfig } from '../render/agent-config.js';
@@ -16,14 +15,16 @@ import {
 } from '../render/keepalived.js';
 import {
   AGENT_BIN,
+  CHAIN,
   AGENT_CONFIG,
   AGENT_DIR,
   AGENT_JS,
   CONFIG_DIR,
   KEEPALIVED_CONF,
-} from '../render/paths.js';
+} from '../contract/paths.js';
 import { renderService, type ServiceCommands } from '../render/service.js';
-import type { HostFacts, InitSystem } from './facts.js';
+import type { HostFacts } from './facts.js';
+import type { InitSystem } from '../contract/paths.js';
 import { packagePlan, type PackagePlan } from './packages.js';
 import { agentPackaging, type AgentPackaging } from './packaging.js';
 import {
@@ -268,7 +269,7 @@ function planHost(
     })),
     iptablesRules: cplb.disableLoadBalancer
       ? []
-      : describeRedirectRules(vips, cplb.proxyPort, AGENT_DEFAULTS.chain, backend),
+      : describeRedirectRules(vips, cplb.proxyPort, CHAIN, backend),
     vipsHeld: facts.interfaces.flatMap((i) => i.vipsHeld),
   };
   if (packages) hostPlan.packages = packages;

@@ -2,7 +2,8 @@
  * What a VRRP instance means on one host: which NIC it runs on, which address is its unicast
  * source, who its peers are. Shared by the fact checks and the planner so both read it the same way.
  */
-import { canonicalIp, MAC_RE } from '../config/net.js';
+import { canonicalIp } from '../contract/net.js';
+import { MAC_RE } from '../config/net.js';
 import type { Host, VrrpInstance } from '../config/types.js';
 import type { HostFacts, InterfaceAddress, NetInterface } from './facts.js';
 

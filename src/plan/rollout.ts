@@ -11,7 +11,7 @@
  *   safe host by host: hosts without a VIP first, VIP holders last and one at a time, so a VIP moves
  *   at most once and never to a host still on the old configuration.
  */
-import { KEEPALIVED_CONF } from '../render/paths.js';
+import { KEEPALIVED_CONF } from '../contract/paths.js';
 import type { Plan } from './plan.js';
 
 export interface Rollout {

@@ -2,7 +2,7 @@
  * Checks over (Cluster, HostFacts[]) before anything changes on a host. Pure: every finding is a
  * diagnostic with the host it concerns and what to do about it.
  */
-import { canonicalIp, inSubnet } from '../config/net.js';
+import { canonicalIp, inSubnet } from '../contract/net.js';
 import type { Cluster, Host } from '../config/types.js';
 import type { HostFacts } from './facts.js';
 import { healthFileProblems } from './health-files.js';

@@ -3,9 +3,16 @@
  * validated with it before it leaves this function, so planner and agent cannot drift apart.
  * Only what cplbctl decides is written; the agent's defaults fill the rest.
  */
-import { agentConfigSchema, type AgentConfigInput } from '../agent/config.js';
+import { agentConfigSchema, type AgentConfigInput } from '../contract/agent-config.js';
 import type { HealthCheck, ProxySettings } from '../config/schema.js';
-import { KEEPALIVED_CONF, NOTIFY_FIFO, RUN_DIR, STATUS_FILE, STATUS_SOCKET, TRACK_FILE } from './paths.js';
+import {
+  KEEPALIVED_CONF,
+  NOTIFY_FIFO,
+  RUN_DIR,
+  STATUS_FILE,
+  STATUS_SOCKET,
+  TRACK_FILE,
+} from '../contract/paths.js';
 
 export interface AgentConfigRenderInput {
   /** Host.name: status answers are matched to hosts by it. */

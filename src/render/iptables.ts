@@ -2,9 +2,16 @@
  * The nat rules the agent holds, as iptables commands for display in the plan. Built from the
  * agent's own rule functions, so what the plan shows is what the agent installs.
  */
-import type { AgentVip } from '../agent/config.js';
-import { binaryNames, guardSpec, JUMP_FROM, jumpSpec, redirectRules, ruleSpec } from '../agent/iptables.js';
-import { shJoin } from '../ssh/quote.js';
+import type { AgentVip } from '../contract/agent-config.js';
+import {
+  binaryNames,
+  guardSpec,
+  JUMP_FROM,
+  jumpSpec,
+  redirectRules,
+  ruleSpec,
+} from '../contract/nat-rules.js';
+import { shJoin } from '../contract/quote.js';
 
 export function describeRedirectRules(
   vips: readonly AgentVip[],

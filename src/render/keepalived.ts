@@ -2,7 +2,7 @@
  * keepalived.conf for one controller. Pure and deterministic: the same input gives the same bytes,
  * so apply can compare hashes and leave unchanged hosts alone.
  */
-import { NOTIFY_FIFO, TRACK_FILE, TRACK_NAME } from './paths.js';
+import { NOTIFY_FIFO, TRACK_FILE, TRACK_NAME } from '../contract/paths.js';
 
 export interface KeepalivedInstance {
   name: string;

@@ -3,9 +3,9 @@
  * start | stop | restart | reload | status. `start` leaves a small supervisor in its own session
  * that restarts the agent when it dies (Restart=always) and passes SIGHUP on.
  */
-import { shJoin, shq } from '../ssh/quote.js';
+import { shJoin, shq } from '../contract/quote.js';
 import { MANAGED_HEADER } from './keepalived.js';
-import { AGENT_LOG, AGENT_NOFILE, PLAIN_LAUNCHER, RUN_DIR } from './paths.js';
+import { AGENT_LOG, AGENT_NOFILE, PLAIN_LAUNCHER, RUN_DIR } from '../contract/paths.js';
 
 /**
  * sh that gives the processes it starts the systemd unit's LimitNOFILE, or the most the host

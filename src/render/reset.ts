@@ -7,15 +7,15 @@
  * It prints `did: ...` for each thing it removed and, after checking, `left: ...` for anything
  * still there; nothing else on stdout.
  */
-import type { InitSystem } from '../plan/facts.js';
-import { AGENT_DEFAULTS } from '../agent/config.js';
-import { ALL_JUMPS, tableOf } from '../agent/iptables.js';
-import { pidFiles } from '../agent/keepalived.js';
-import { printedIp } from '../config/net.js';
-import { shq } from '../ssh/quote.js';
+import type { InitSystem } from '../contract/paths.js';
+import { ALL_JUMPS, tableOf } from '../contract/nat-rules.js';
+import { pidFiles } from '../contract/keepalived.js';
+import { printedIp } from '../contract/net.js';
+import { shq } from '../contract/quote.js';
 import {
   AGENT_DIR,
   AGENT_LOG,
+  CHAIN,
   CONFIG_DIR,
   KEEPALIVED_CONF,
   OPENRC_SCRIPT,
@@ -24,7 +24,8 @@ import {
   SERVICE_NAME,
   stagedPath,
   SYSTEMD_UNIT,
-} from './paths.js';
+} from '../contract/paths.js';
+import { SCRIPT_PATH } from '../contract/script.js';
 
 export interface ResetInput {
   init: InitSystem;
@@ -32,7 +33,6 @@ export interface ResetInput {
   vips: readonly string[];
 }
 
-const CHAIN = AGENT_DEFAULTS.chain;
 /** table:hook pairs that jump to a chain of ours. */
 const HOOKS = ALL_JUMPS.map((from) => `${tableOf(from)}:${from}`).join(' ');
 /** The agent starts keepalived with its pid files in the run directory. */
@@ -86,7 +86,7 @@ done
   return `#!/bin/sh
 # cplbctl reset: stop cplb-agent and remove everything apply installed. A service that will not
 # stop ends the script at once: its files stay, so a later reset (or apply) still finds them.
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+PATH=${SCRIPT_PATH}
 ${stopService(input.init)}
 
 # keepalived outlives a killed agent only for a moment (its parent-death signal), but never leave

@@ -2,12 +2,19 @@
  * How cplb-agent runs on a host, per init system: a systemd unit, an OpenRC script, or (where no
  * init runs) a POSIX sh launcher that supervises the agent itself. Plus the commands apply runs.
  */
-import type { InitSystem } from '../plan/facts.js';
-import { shJoin } from '../ssh/quote.js';
+import type { InitSystem } from '../contract/paths.js';
+import { shJoin } from '../contract/quote.js';
 import { MANAGED_HEADER } from './keepalived.js';
 import { agentArgv, type AgentCommand } from './agent-command.js';
 import { renderPlainLauncher } from './launcher.js';
-import { AGENT_NOFILE, OPENRC_SCRIPT, PLAIN_LAUNCHER, RUN_DIR, SERVICE_NAME, SYSTEMD_UNIT } from './paths.js';
+import {
+  AGENT_NOFILE,
+  OPENRC_SCRIPT,
+  PLAIN_LAUNCHER,
+  RUN_DIR,
+  SERVICE_NAME,
+  SYSTEMD_UNIT,
+} from '../contract/paths.js';
 
 export { agentArgv, type AgentCommand } from './agent-command.js';
 export { renderPlainLauncher } from './launcher.js';

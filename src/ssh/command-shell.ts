@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
-import { shq } from './quote.js';
+import { shq } from '../contract/quote.js';
 
 /**
  * One long-lived `sh` per connection that runs small commands one after another, each in a subshell

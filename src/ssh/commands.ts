@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
-import { shq } from './quote.js';
+import { shq } from '../contract/quote.js';
 
 /** The shell text behind Remote's operations: pure, so tests can read exactly what a host runs. */
 

@@ -9,7 +9,7 @@ import {
   loadKnownHosts,
   type KnownHostEntry,
 } from './known-hosts.js';
-import { shq } from './quote.js';
+import { shq } from '../contract/quote.js';
 import type { ResolvedTarget } from './target.js';
 
 /** The host key decision: pinned key first, then known_hosts, trust-on-first-use only when asked. */

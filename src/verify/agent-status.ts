@@ -1,5 +1,5 @@
 /** What "exactly one holder" means, over each controller's agent status. */
-import type { AgentStatus } from '../agent/status.js';
+import type { AgentStatus } from '../contract/status.js';
 import type { Cluster } from '../config/types.js';
 
 export type HostStatus =

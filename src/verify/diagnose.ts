@@ -1,7 +1,7 @@
 /** Why a VIP has no holder or several: the lines an operator would otherwise dig for by hand. */
 import type { ApplyState } from '../apply/state.js';
 import { hostPlanOf, remoteOf } from '../apply/state.js';
-import { AGENT_LOG } from '../render/paths.js';
+import { AGENT_LOG } from '../contract/paths.js';
 import { holdersOf, type HostStatus } from './agent-status.js';
 
 const LOG_LINES = 15;

@@ -5,7 +5,7 @@
  * --config-test failed) or has not picked up yet shows as `not-loaded`.
  */
 import type { HostPlan } from '../plan/plan.js';
-import { AGENT_CONFIG, KEEPALIVED_CONF } from '../render/paths.js';
+import { AGENT_CONFIG, KEEPALIVED_CONF } from '../contract/paths.js';
 import type { HostSnapshot } from './host-snapshot.js';
 
 export type DriftState = 'match' | 'differs' | 'absent' | 'not-loaded';

@@ -1,6 +1,6 @@
 /** The status report: one row per controller, built from its snapshot, the plan and the cluster file. */
-import { AGENT_DEFAULTS } from '../agent/config.js';
-import { canonicalIp } from '../config/net.js';
+import { CHAIN } from '../contract/paths.js';
+import { canonicalIp } from '../contract/net.js';
 import type { Cluster } from '../config/types.js';
 import { describeDrift, fileDrift, type FileDrift } from './drift.js';
 import type { HostSnapshot } from './host-snapshot.js';
@@ -118,7 +118,7 @@ export function hostReport(state: InspectState, hostName: string): HostReport {
 
   const st = snap.agent.ok ? snap.agent.status : undefined;
   const mainProc = snap.keepalived.find((p) => p.role === 'main');
-  const nat = checkNat(snap.nat, expectedRedirects(cluster), cluster.cplb.proxyPort, AGENT_DEFAULTS.chain);
+  const nat = checkNat(snap.nat, expectedRedirects(cluster), cluster.cplb.proxyPort, CHAIN);
   const report: HostReport = {
     ...base,
     reachable: true,

@@ -3,12 +3,13 @@
  * files say independently of it (addresses, the nat table, listening sockets, file hashes, keepalived's
  * pids), so a dead or lying agent cannot hide anything.
  */
-import type { AgentStatus } from '../agent/status.js';
-import { STATUS_FILE_TAG } from '../agent/status.js';
-import { AGENT_BIN, AGENT_JS, RUN_DIR, STATUS_FILE, STATUS_SOCKET } from '../render/paths.js';
+import type { AgentStatus } from '../contract/status.js';
+import { STATUS_FILE_TAG } from '../contract/status.js';
+import { AGENT_BIN, AGENT_JS, RUN_DIR, STATUS_FILE, STATUS_SOCKET } from '../contract/paths.js';
 import type { Remote } from '../ssh/remote.js';
-import { shJoin, shq } from '../ssh/quote.js';
-import { nsToMs, parseIpOneline, sectionBody, sections, SH_HEAD, type IpAddress } from './sh.js';
+import { shJoin, shq } from '../contract/quote.js';
+import { nsToMs, parseIpOneline, SH_HEAD, type IpAddress } from './sh.js';
+import { sectionBody, sections } from '../contract/script.js';
 
 export interface SnapshotRequest {
   /** iptables backend the agent uses (facts); undefined: the host's default iptables-save. */

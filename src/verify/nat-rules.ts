@@ -1,6 +1,6 @@
 /** Whether the REDIRECT rules and the jumps to them are in a host's nat table (iptables-save text). */
-import { saveWords } from '../agent/iptables.js';
-import { canonicalIp } from '../config/net.js';
+import { saveWords } from '../contract/nat-rules.js';
+import { canonicalIp } from '../contract/net.js';
 
 export interface ExpectedRedirect {
   vip: string;

@@ -2,12 +2,13 @@
  * Who holds each VIP, observed over a window rather than once: every host samples its own addresses
  * (`ip -o addr`) every `intervalMs`, in one round trip, between two dumps of keepalived's counters.
  */
-import { canonicalIp } from '../config/net.js';
+import { canonicalIp } from '../contract/net.js';
 import type { Cluster } from '../config/types.js';
-import { RUN_DIR } from '../render/paths.js';
+import { RUN_DIR } from '../contract/paths.js';
 import type { Remote } from '../ssh/remote.js';
-import { shq } from '../ssh/quote.js';
-import { nsToMs, parseIpOneline, sections, SH_HEAD } from './sh.js';
+import { shq } from '../contract/quote.js';
+import { nsToMs, parseIpOneline, SH_HEAD } from './sh.js';
+import { sections } from '../contract/script.js';
 import { parseVrrpStats, statsDumpShell, type VrrpCounters } from './vrrp-stats.js';
 
 export interface SampleRequest {

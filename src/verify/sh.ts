@@ -1,46 +1,9 @@
-/**
- * The shape of every script status and verify send: POSIX sh (dash, busybox ash) that prints marked
- * sections, so one round trip answers many questions and a missing tool only empties its section.
- */
-const MARK = '@@cplb:';
+/** What status and verify scripts share: the contract's script head plus a clock, and their parsers. */
+import { SCRIPT_HEAD } from '../contract/script.js';
 
-export const SH_HEAD = `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-LC_ALL=C
-export PATH LC_ALL
-m() { echo "${MARK}$*"; }
-now() { date +%s%N; }
+/** The marked-section script head (src/contract/script.ts) and `now`, nanoseconds since the epoch. */
+export const SH_HEAD = `${SCRIPT_HEAD}now() { date +%s%N; }
 `;
-
-export interface Section {
-  name: string;
-  /** Words after the name on the marker line, e.g. a timestamp. */
-  args: string[];
-  body: string;
-}
-
-/** The output split at marker lines, in order (a name may repeat, e.g. one section per sample). */
-export function sections(stdout: string): Section[] {
-  const out: Section[] = [];
-  let current: Section | undefined;
-  let lines: string[] = [];
-  const flush = () => {
-    if (current) out.push({ ...current, body: lines.join('\n').trim() });
-  };
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith(MARK)) {
-      flush();
-      const [name = '', ...args] = line.slice(MARK.length).trim().split(/\s+/);
-      current = { name, args, body: '' };
-      lines = [];
-    } else lines.push(line);
-  }
-  flush();
-  return out;
-}
-
-export function sectionBody(list: readonly Section[], name: string): string | undefined {
-  return list.find((s) => s.name === name)?.body;
-}
 
 /** `date +%s%N` as milliseconds (with the fraction): BigInt keeps the nanoseconds exact. */
 export function nsToMs(text: string | undefined): number | undefined {

@@ -5,7 +5,8 @@
  */
 import { connect as tlsConnect } from 'node:tls';
 import { isIP } from 'node:net';
-import { shq } from '../ssh/quote.js';
+import { shq } from '../contract/quote.js';
+import { PATH_LINE } from '../contract/script.js';
 
 export function target(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
@@ -28,7 +29,7 @@ s.setTimeout(3000,()=>{s.destroy();r('-')});s.on('error',()=>r('-'))});console.l
  */
 export function fingerprintScript(targets: readonly { label: string; target: string }[]): string {
   const list = targets.map((t) => `${shq(t.label)} ${shq(t.target)}`).join(' \\\n  ');
-  return `PATH=/usr/local/bin:/usr/bin:/bin:$PATH
+  return `${PATH_LINE}
 if command -v openssl >/dev/null 2>&1; then
   fp() { timeout 3 openssl s_client -connect "$1" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//'; }
   set -- ${list}

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { agentDistDir } from '../../src/apply/agent-artifacts.js';
-import type { AgentStatus } from '../../src/agent/status.js';
+import type { AgentStatus } from '../../src/contract/status.js';
 import { labExec, type LabFlavor, type LabHost, type LabInfo } from '../../src/lab/index.js';
-import { shq } from '../../src/ssh/quote.js';
+import { shq } from '../../src/contract/quote.js';
 import { vipHolders } from './lab-helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

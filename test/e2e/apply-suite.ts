@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAgentConfig, type AgentConfig } from '../../src/agent/config.js';
+import { parseAgentConfig, type AgentConfig } from '../../src/contract/agent-config.js';
 import {
   labDown,
   labFault,

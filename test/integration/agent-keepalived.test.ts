@@ -17,7 +17,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseStatusFile, queryStatus, type AgentStatus } from '../../src/agent/status.js';
+import { parseStatusFile, type AgentStatus } from '../../src/contract/status.js';
+import { queryStatus } from '../../src/agent/status.js';
 import { readPidFile } from '../../src/agent/procs.js';
 import { canRunAgentInNamespaces, makeCert, waitFor, writeUpstreamScript } from './agent-fixtures.js';
 

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPidFile } from '../../src/agent/procs.js';
-import { queryStatus, type AgentStatus } from '../../src/agent/status.js';
+import { queryStatus } from '../../src/agent/status.js';
+import { type AgentStatus } from '../../src/contract/status.js';
 import { canRunAgentInNamespaces, makeCert, waitFor, writeUpstreamScript } from './agent-fixtures.js';
 
 const NS = 'cplb-tstop';

@@ -6,7 +6,7 @@ import {
   parseAgentConfig,
   proxyBindAddress,
   type AgentConfigInput,
-} from '../../src/agent/config.js';
+} from '../../src/contract/agent-config.js';
 import { renderAgentConfig } from '../../src/render/agent-config.js';
 
 const minimal: AgentConfigInput = {

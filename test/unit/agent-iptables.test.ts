@@ -1,16 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import {
   binaryNames,
-  IptablesRules,
   jumpSpec,
   redirectRules,
   guardSpec,
+  ruleSpec,
+  saveWords,
+} from '../../src/contract/nat-rules.js';
+import {
+  IptablesRules,
   renderRestore,
   resolveBinaries,
   ruleKey,
-  ruleSpec,
   savedRuleKeys,
-  saveWords,
   type Runner,
 } from '../../src/agent/iptables.js';
 import { createLogger } from '../../src/agent/log.js';

@@ -2,12 +2,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, keepalivedArgs, pidFiles, stripConsoleTime } from '../../src/agent/keepalived.js';
-import { formatLogLine, logfmtValue, createLogger } from '../../src/agent/log.js';
+import { backoffDelay, keepalivedArgs, stripConsoleTime } from '../../src/agent/keepalived.js';
+import { pidFiles } from '../../src/contract/keepalived.js';
+import { formatLogLine, createLogger } from '../../src/agent/log.js';
+import { formatLogfmtValue as logfmtValue } from '../../src/contract/logfmt.js';
 import { renderMetrics } from '../../src/agent/metrics.js';
-import type { AgentStatus } from '../../src/agent/status.js';
+import type { AgentStatus } from '../../src/contract/status.js';
 import { TrackFile } from '../../src/agent/trackfile.js';
-import { canonicalIp, heldVips, vipsToForget } from '../../src/agent/vrrp.js';
+import { canonicalIp } from '../../src/contract/net.js';
+import { heldVips, vipsToForget } from '../../src/agent/vrrp.js';
 
 describe('keepalived supervision helpers', () => {
   it('runs keepalived in the foreground with pid files of its own', () => {
@@ -51,7 +54,7 @@ describe('logfmt', () => {
       new Date(0),
     );
     expect(line).toBe(
-      'time=1970-01-01T00:00:00.000Z level=info msg="Entering MASTER STATE" component=keepalived pid=12',
+      'time="1970-01-01T00:00:00.000Z" level=info msg="Entering MASTER STATE" component=keepalived pid=12',
     );
   });
 
@@ -87,7 +90,8 @@ describe('TrackFile', () => {
 
 describe('VIPs held', () => {
   it('compares canonical addresses', () => {
-    expect(canonicalIp('fd00:0:0::0001')).toBe('fd00::1');
+    expect(canonicalIp('fd00:0:0::0001')).toBe(canonicalIp('fd00::1'));
+    expect(canonicalIp('FD00::1')).toBe(canonicalIp('fd00::1'));
     const vip = {
       address: 'fd00::1',
       prefix: 64,
@@ -95,8 +99,8 @@ describe('VIPs held', () => {
       apiServerPort: 6443,
       instanceName: 'v',
     };
-    expect(heldVips([vip], new Set(['fd00::1']))[0]?.held).toBe(true);
-    expect(heldVips([vip], new Set(['fd00::2']))[0]?.held).toBe(false);
+    expect(heldVips([vip], new Set([canonicalIp('fd00:0::1')]))[0]?.held).toBe(true);
+    expect(heldVips([vip], new Set([canonicalIp('fd00::2')]))[0]?.held).toBe(false);
   });
 
   it("forgets the neighbour entries of an instance's VIPs only when it stops being MASTER", () => {

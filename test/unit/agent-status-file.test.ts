@@ -9,11 +9,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseStatusFile, STATUS_FILE_TAG, StatusFile, type AgentStatus } from '../../src/agent/status.js';
+import { parseStatusFile, STATUS_FILE_TAG, type AgentStatus } from '../../src/contract/status.js';
+import { StatusFile } from '../../src/agent/status.js';
 import type { Logger } from '../../src/agent/log.js';
-import { AGENT_BIN, AGENT_JS, STATUS_FILE } from '../../src/render/paths.js';
+import { AGENT_BIN, AGENT_JS, STATUS_FILE } from '../../src/contract/paths.js';
 import { AGENT_STATUS_SH, STATUS_FILE_MAX_AGE_S } from '../../src/verify/host-snapshot.js';
-import { sectionBody, sections, SH_HEAD } from '../../src/verify/sh.js';
+import { sectionBody, sections } from '../../src/contract/script.js';
+import { SH_HEAD } from '../../src/verify/sh.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cplb-status-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashStampPath } from '../../src/apply/current-files.js';
 import { discardScript, switchScript } from '../../src/apply/staging.js';
-import { stagedPath } from '../../src/render/paths.js';
+import { stagedPath } from '../../src/contract/paths.js';
 
 let dir: string;
 beforeEach(() => {

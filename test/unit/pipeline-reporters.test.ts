@@ -12,7 +12,7 @@ import {
   type Phase,
   type Reporter,
 } from '../../src/pipeline/index.js';
-import { formatLogfmt, formatLogfmtValue } from '../../src/pipeline/reporters/logfmt.js';
+import { formatLogfmt, formatLogfmtValue } from '../../src/contract/logfmt.js';
 
 interface FakeHost {
   readonly name: string;

@@ -5,7 +5,8 @@
 import { expect } from 'vitest';
 import { loadClusterText } from '../../src/config/load.js';
 import type { Cluster } from '../../src/config/types.js';
-import type { HostFacts, InitSystem } from '../../src/plan/facts.js';
+import type { HostFacts } from '../../src/plan/facts.js';
+import type { InitSystem } from '../../src/contract/paths.js';
 
 export const HOSTS = [11, 12, 13];
 export const hostName = (n: number) => `198.18.0.${n}:22`;

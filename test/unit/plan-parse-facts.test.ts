@@ -21,8 +21,8 @@ import {
   parseIpAddr,
   parseOsRelease,
   parsePackageManager,
-  splitSections,
 } from '../../src/plan/parse-facts.js';
+import { sectionMap } from '../../src/contract/script.js';
 import { clusterYaml, loadCluster, SCENARIOS } from './plan-fixtures.js';
 
 const FACTS = join(import.meta.dirname, '../../fixtures/facts');
@@ -174,7 +174,7 @@ describe('facts from a hostile host', () => {
   };
   type Route = { dst?: string; dev: string; gateway?: string };
   const out = fixture('netns-facts.out');
-  const section = (name: string) => splitSections(out).get(name)!;
+  const section = (name: string) => sectionMap(out).get(name)!;
   /** The recorded output with one section's JSON changed. */
   const edited = <T>(name: string, change: (items: T[]) => void) => {
     const items = JSON.parse(section(name)) as T[];
@@ -245,7 +245,7 @@ describe.each(['dash', 'bash'])('FACTS_SCRIPT (OS_SCRIPT + NET_SCRIPT) under %s'
     if (facts.node) expect(facts.node.version).toBeUndefined();
     expect(facts.interfaces.some((i) => i.name === 'lo')).toBe(true);
     expect(Math.abs(facts.clock.remoteMs - facts.clock.localMs)).toBeLessThan(2000);
-    expect([...splitSections(out).keys()]).toEqual(
+    expect([...sectionMap(out).keys()]).toEqual(
       ['hostname', 'arch', 'os', 'init', 'pkg', 'keepalived', 'iptables', 'ip6tables', 'node', 'clock', 'addr', 'route4', 'route6', 'agent', 'end'],
     ); // prettier-ignore
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig } from '../../src/agent/config.js';
+import { parseAgentConfig } from '../../src/contract/agent-config.js';
 import { CplbError } from '../../src/errors.js';
 import { diffPlan, redactSecrets, type CurrentFiles } from '../../src/plan/diff.js';
 import { plan, type Plan } from '../../src/plan/plan.js';
@@ -10,7 +10,7 @@ import {
   KEEPALIVED_CONF,
   PLAIN_LAUNCHER,
   SYSTEMD_UNIT,
-} from '../../src/render/paths.js';
+} from '../../src/contract/paths.js';
 import { clusterYaml, hostName, labFacts, labFactsAll, loadCluster, SCENARIOS } from './plan-fixtures.js';
 
 const cluster = (s: keyof typeof SCENARIOS) => loadCluster(clusterYaml(SCENARIOS[s]));

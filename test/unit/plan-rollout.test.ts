@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CurrentFiles } from '../../src/plan/diff.js';
 import { plan, type Plan } from '../../src/plan/plan.js';
 import { identityChanges, planRollout, vrrpIdentities } from '../../src/plan/rollout.js';
-import { KEEPALIVED_CONF } from '../../src/render/paths.js';
+import { KEEPALIVED_CONF } from '../../src/contract/paths.js';
 import { clusterYaml, labFactsAll, loadCluster, SCENARIOS } from './plan-fixtures.js';
 
 const planOf = (yaml: string) => plan(loadCluster(clusterYaml(yaml)), labFactsAll());

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { plan, type Plan } from '../../src/plan/plan.js';
-import { AGENT_CONFIG, KEEPALIVED_CONF } from '../../src/render/paths.js';
+import { AGENT_CONFIG, KEEPALIVED_CONF } from '../../src/contract/paths.js';
 import {
   renderOpenrcScript,
   renderPlainLauncher,

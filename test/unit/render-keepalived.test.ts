@@ -6,7 +6,7 @@ import {
   type KeepalivedConfInput,
   type KeepalivedInstance,
 } from '../../src/render/keepalived.js';
-import { TRACK_FILE, TRACK_NAME } from '../../src/render/paths.js';
+import { TRACK_FILE, TRACK_NAME } from '../../src/contract/paths.js';
 
 const v4: KeepalivedInstance = {
   name: 'k0s-vip-0',

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { printedIp } from '../../src/config/net.js';
+import { printedIp } from '../../src/contract/net.js';
 import { parseResetOutput, renderResetScript } from '../../src/render/reset.js';
 import {
   agentArgv,

@@ -1,6 +1,7 @@
 /** The agent counts rules it had to put back after they were in place: what verify's redirect check reads. */
 import { describe, expect, it } from 'vitest';
-import { IptablesRules, redirectRules, type Runner } from '../../src/agent/iptables.js';
+import { IptablesRules, type Runner } from '../../src/agent/iptables.js';
+import { redirectRules } from '../../src/contract/nat-rules.js';
 import { createLogger } from '../../src/agent/log.js';
 
 const vips = [

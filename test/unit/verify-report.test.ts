@@ -1,6 +1,6 @@
 /** status rows and verify checks from host snapshots against the plan: drift, rules, services, exit codes. */
 import { describe, expect, it } from 'vitest';
-import type { AgentStatus } from '../../src/agent/status.js';
+import type { AgentStatus } from '../../src/contract/status.js';
 import { plan } from '../../src/plan/plan.js';
 import { evaluateChecks } from '../../src/verify/checks.js';
 import { plannedTextFiles } from '../../src/verify/drift.js';

@@ -1,5 +1,5 @@
 import { formatPath } from '../diagnostics.js';
-import { urlPathProblem } from '../url-path.js';
+import { urlPathProblem } from '../../contract/url-path.js';
 import type { Rule } from '../rule.js';
 
 const K0SCTL_API_PORT_PATH = ['spec', 'k0s', 'config', 'spec', 'api', 'port'];

@@ -1,5 +1,6 @@
 import type { Rule } from '../rule.js';
-import { canonicalIp, ipFamily, notAnIp } from '../net.js';
+import { canonicalIp, ipFamily } from '../../contract/net.js';
+import { notAnIp } from '../net.js';
 import { instancesOf } from './vrrp.js';
 
 const isCplbRole = (role: string) => role === 'controller' || role === 'controller+worker';

@@ -1,6 +1,7 @@
 import type { Rule } from '../rule.js';
 import { GO_DURATION } from '../schema.js';
-import { canonicalIp, ipFamily, notAnIp } from '../net.js';
+import { canonicalIp, ipFamily } from '../../contract/net.js';
+import { notAnIp } from '../net.js';
 import { parseGoDuration } from '../duration.js';
 
 export const virtualServers: Rule = {

@@ -3,7 +3,8 @@ import { DEFAULT_VRID } from '../rule.js';
 import type { VrrpInstanceInput } from '../schema.js';
 import type { DocPath } from '../types.js';
 import { formatPath } from '../diagnostics.js';
-import { canonicalIp, ipFamily, isInterfaceRef, parseCidr } from '../net.js';
+import { canonicalIp, ipFamily } from '../../contract/net.js';
+import { isInterfaceRef, parseCidr } from '../net.js';
 
 /** Each instance with its document path; empty when CPLB is off (cplb-enabled reports that). */
 export function instancesOf({ cplb, paths }: RuleInput): { inst: VrrpInstanceInput; path: DocPath }[] {

@@ -16,8 +16,8 @@
  * Each fault leaves a watchdog on the host that undoes it after `watchdogSeconds` should cplbctl never
  * come back (killed, network lost); restore kills the watchdog first.
  */
-import { RUN_DIR, TRACK_FILE } from '../../render/paths.js';
-import { shq } from '../../ssh/quote.js';
+import { RUN_DIR, TRACK_FILE } from '../../contract/paths.js';
+import { shq } from '../../contract/quote.js';
 
 export interface InjectedFault {
   /** Host clock when the fault took effect (ms). */

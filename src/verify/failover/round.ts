@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { assertLockHeld } from '../../apply/state.js';
-import { ipToBigInt } from '../../config/net.js';
+import { ipToBigInt } from '../../contract/net.js';
 import type { Logger } from '../../pipeline/index.js';
 import type { Remote } from '../../ssh/remote.js';
 import { readAgentOnly } from '../host-snapshot.js';

@@ -3,11 +3,12 @@
  * kernel's own timestamp of the VIP appearing), and fresh TLS connections to VIP:6443 every 50 ms
  * from a controller and from this machine.
  */
-import { canonicalIp } from '../../config/net.js';
-import { shq } from '../../ssh/quote.js';
+import { canonicalIp } from '../../contract/net.js';
+import { shq } from '../../contract/quote.js';
 import { localHandshake } from '../tls.js';
 import { nowMs } from './clock.js';
 import type { Probe } from './figures.js';
+import { PATH_LINE } from '../../contract/script.js';
 
 export const PROBE_EVERY_MS = 50;
 /** A handshake slower than this fails: a SYN lost to a stale ARP entry is retried only after 1 s. */
@@ -55,7 +56,7 @@ const t=setInterval(()=>{if(Date.now()>=end){clearInterval(t);return}probe()},ev
 export function proberScript(host: string, port: number, durationMs: number): string {
   const t = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   const timeoutS = (PROBE_TIMEOUT_MS / 1000).toFixed(2);
-  return `PATH=/usr/local/bin:/usr/bin:/bin:$PATH
+  return `${PATH_LINE}
 if command -v node >/dev/null 2>&1; then
   exec node -e ${shq(NODE_PROBER)} ${shq(host)} ${port} ${durationMs} ${PROBE_EVERY_MS} ${PROBE_TIMEOUT_MS}
 elif command -v openssl >/dev/null 2>&1; then

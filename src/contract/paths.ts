@@ -1,25 +1,25 @@
 /**
- * Where cplb's pieces live on a controller. The agent's defaults are the source (keepalived.conf,
- * the agent and the planner must name the same files); this module gives them one import.
+ * Where cplb's pieces live on a controller: keepalived.conf, the agent and the planner must name the
+ * same files, so every side takes them from here (the agent's schema uses them as its defaults).
  */
 import { posix } from 'node:path';
-import { AGENT_CONFIG_PATH, AGENT_DEFAULTS } from '../agent/config.js';
 
 export const CONFIG_DIR = '/etc/cplb';
-export const KEEPALIVED_CONF = AGENT_DEFAULTS.keepalivedConfigPath;
-export const AGENT_CONFIG = AGENT_CONFIG_PATH;
+export const KEEPALIVED_CONF = `${CONFIG_DIR}/keepalived.conf`;
+export const AGENT_CONFIG = `${CONFIG_DIR}/agent.json`;
 export const AGENT_DIR = '/usr/local/lib/cplb';
 /** The single executable (linux x86_64). */
 export const AGENT_BIN = `${AGENT_DIR}/cplb-agent`;
 /** The JS bundle, run by the host's own node (>= 18) where no single executable is built. */
 export const AGENT_JS = `${AGENT_DIR}/cplb-agent.js`;
-export const RUN_DIR = AGENT_DEFAULTS.runDir;
-export const TRACK_FILE = AGENT_DEFAULTS.trackFile;
+export const RUN_DIR = '/run/cplb';
+/** keepalived's track_file: the agent writes 0 (healthy) or 1 (FAULT: give up the VIP). */
+export const TRACK_FILE = `${RUN_DIR}/health`;
 /** keepalived's name for the track file; instances refer to it by this name. */
 export const TRACK_NAME = 'cplb_health';
-export const NOTIFY_FIFO = AGENT_DEFAULTS.notifyFifo;
-export const STATUS_SOCKET = AGENT_DEFAULTS.statusSocket;
-export const STATUS_FILE = AGENT_DEFAULTS.statusFile;
+export const NOTIFY_FIFO = `${RUN_DIR}/notify.fifo`;
+export const STATUS_SOCKET = `${RUN_DIR}/agent.sock`;
+export const STATUS_FILE = `${RUN_DIR}/status`;
 /** Written by the plain-sh launcher on hosts without an init system (and read by the facts script). */
 export const AGENT_PIDFILE = `${RUN_DIR}/agent.pid`;
 /** stdout/stderr of the agent where no journal catches them. */
@@ -35,6 +35,14 @@ export const PLAIN_LAUNCHER = `${AGENT_DIR}/cplb-agent-ctl`;
  * holds two descriptors, and the default 1024 would cap the proxy near 500 clients.
  */
 export const AGENT_NOFILE = 65536;
+
+/** The agent's proxy and metrics ports, and its iptables chain, unless its config says otherwise. */
+export const PROXY_PORT = 6444;
+export const METRICS_PORT = 6445;
+export const CHAIN = 'CPLB';
+
+/** How a controller starts its services: what it booted with, or nothing (the plain launcher). */
+export type InitSystem = 'systemd' | 'openrc' | 'none';
 
 /**
  * Where apply stages a file before it switches it in: beside the target (same filesystem, so the

@@ -1,5 +1,3 @@
-import { CplbError } from '../errors.js';
-
 /**
  * POSIX shell quoting for every argument that crosses SSH. The remote /bin/sh may be dash, so
  * only single quotes are used: inside them nothing is special except the closing quote itself.
@@ -16,11 +14,10 @@ const RESERVED = new Set(
 
 export function shq(arg: string): string {
   if (arg.includes('\0')) {
-    throw new CplbError('cannot pass a NUL byte to a remote command: argv strings end at NUL', {
-      code: 'SHELL_NUL_BYTE',
-      fault: 'internal',
-      hint: `the value starts with ${JSON.stringify(arg.slice(0, 40))}`,
-    });
+    // A bug of ours, never input: every value that reaches here was validated (an internal error, exit 1).
+    throw new Error(
+      `cannot pass a NUL byte to a remote command (argv strings end at NUL): the value starts with ${JSON.stringify(arg.slice(0, 40))}`,
+    );
   }
   if (arg === '') return "''";
   if (SAFE_WORD.test(arg) && !RESERVED.has(arg)) return arg;
