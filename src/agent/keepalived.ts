@@ -4,7 +4,6 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { errorText, type Logger } from './log.js';
 import { isAlive, isOurKeepalived, readPidFile } from './procs.js';
