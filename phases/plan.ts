@@ -2,7 +2,7 @@ import { readCurrentFiles, testKeepalivedConfig, type ConfigTest } from '../src/
 import type { ApplyState } from '../src/apply/state.js';
 import { remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
-import { CplbError } from '../src/errors.js';
+import { CplbError } from '../src/core/errors.js';
 import { forEachHost, type Phase } from '../src/pipeline/index.js';
 import { plan } from '../src/plan/plan.js';
 import { compareVersions } from '../src/plan/validate-facts.js';

@@ -1,7 +1,7 @@
 import type { ApplyState } from '../src/apply/state.js';
 import { remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
-import { CplbError } from '../src/errors.js';
+import { CplbError } from '../src/core/errors.js';
 import { forEachHost, type HostContext, type Phase } from '../src/pipeline/index.js';
 import { parseResetOutput, renderResetScript } from '../src/render/reset.js';
 import { AGENT_DIR, CONFIG_DIR, RUN_DIR } from '../src/contract/paths.js';

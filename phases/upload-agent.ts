@@ -9,7 +9,7 @@ import { diffOf, hostPlanOf, remoteOf } from '../src/apply/state.js';
 import { discardStaged, markStaged } from '../src/apply/staging.js';
 import { stagedPath } from '../src/contract/paths.js';
 import type { Host } from '../src/config/types.js';
-import { CplbError } from '../src/errors.js';
+import { CplbError } from '../src/core/errors.js';
 import { perHost } from '../src/pipeline/index.js';
 
 interface Artifact {

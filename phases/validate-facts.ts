@@ -1,6 +1,6 @@
 import type { ApplyState } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
-import { CplbError } from '../src/errors.js';
+import { CplbError } from '../src/core/errors.js';
 import type { Phase } from '../src/pipeline/index.js';
 import { validateFacts } from '../src/plan/validate-facts.js';
 

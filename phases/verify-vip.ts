@@ -1,7 +1,7 @@
 import type { ApplyState } from '../src/apply/state.js';
 import { remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
-import { CplbError } from '../src/errors.js';
+import { CplbError } from '../src/core/errors.js';
 import type { Phase } from '../src/pipeline/index.js';
 import { diagnoseHolders } from '../src/verify/diagnose.js';
 import { holdersOf, judge, type HostStatus } from '../src/verify/agent-status.js';

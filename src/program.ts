@@ -1,6 +1,6 @@
 /** The command line: thin commands over the library. Exit codes: 0 ok, 1 remote, 2 config/usage, 3 unhealthy, 130 cancelled. */
 import { Command, CommanderError } from 'commander';
-import { CplbError, exitCodeOf } from './errors.js';
+import { CplbError, exitCodeOf } from './core/errors.js';
 import { VERSION } from './contract/version.js';
 import { registerValidate } from './commands/validate.js';
 import { registerSchema } from './commands/schema.js';

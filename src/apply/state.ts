@@ -1,7 +1,7 @@
 /** What the apply phases share: filled in as the run goes, read by later phases. */
 import type { Cluster, Host } from '../config/types.js';
 import type { FileMeta } from './current-files.js';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import type { LockOwner } from '../lock/host-lock.js';
 import type { HostFacts } from '../plan/facts.js';
 import type { CurrentFiles, HostDiff, PlanDiff } from '../plan/diff.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { renderStarter, type StarterHost } from '../config/starter.js';
 
 function parseController(value: string, previous: StarterHost[]): StarterHost[] {

@@ -1,6 +1,6 @@
 /** `cplbctl lab ...`: a thin shell over src/lab. Errors are CplbErrors: 2 for usage, 1 for failures. */
 import type { Command } from 'commander';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import {
   HOST_FAULTS,
   LAB_FAULTS,

@@ -3,7 +3,7 @@ import { resetPhases } from '../apply/reset-phases.js';
 import { assertLockHeld, newApplyState } from '../apply/state.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadCluster } from '../config/load.js';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { DEFAULT_LOCK_TTL_SECONDS } from '../lock/host-lock.js';
 import { runInterruptible } from '../pipeline/index.js';
 import { addRunOptions, lockOwner, reportersOf, sshSettingsOf, type RunOptions } from './run-options.js';

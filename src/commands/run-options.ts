@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import type { SshSettings } from '../apply/state.js';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { createReporters, type OutputFormat, type ReporterSet } from '../pipeline/index.js';
 import type { LockOwner } from '../lock/host-lock.js';
 

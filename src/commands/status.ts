@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { clusterReport } from '../verify/host-report.js';
 import { statusPhases } from '../verify/phases.js';
 import { reachableHosts } from '../verify/state.js';

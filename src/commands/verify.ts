@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { evaluateChecks } from '../verify/checks.js';
 import { verifyPhases } from '../verify/phases.js';
 import { renderVerify, verifyResult } from '../verify/verify-report.js';

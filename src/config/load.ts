@@ -3,7 +3,7 @@
  * local files. Everything found is returned at once, errors and warnings, each pinned to a line.
  */
 import { readFileSync } from 'node:fs';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import type { Diagnostic } from './diagnostics.js';
 import { formatDiagnostic } from './diagnostics.js';
 import { parseYaml, positionOf, type ParsedDocument } from './document.js';

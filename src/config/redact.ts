@@ -1,9 +1,10 @@
 /**
  * A safety net under the rule that authPass is never echoed: messages are written not to quote
- * values, and this also blanks any authPass text that reaches a diagnostic anyway (say, from a
+ * values, and this also blanks (src/core/redact.ts) any authPass text that reaches a diagnostic anyway (say, from a
  * future yaml package message). Secrets are found in the document, and by line for broken YAML.
  */
 import { isPair, isScalar, visit, type Document } from 'yaml';
+import { createRedactor } from '../core/redact.js';
 import type { Diagnostic } from './diagnostics.js';
 
 /** Shorter strings would blank ordinary words and numbers by coincidence, and reveal little. */
@@ -29,21 +30,7 @@ export function authPassTexts(text: string, doc: Document): string[] {
   return [...found].filter((s) => s.length >= MIN_REDACTED_LENGTH);
 }
 
-/** Blanks each secret where it stands as a token of its own (not inside a longer word). */
-export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) {
-    const escaped = s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    out = out.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, 'g'), '***');
-  }
-  return out;
-}
-
 export function redactDiagnostics(diagnostics: Diagnostic[], secrets: readonly string[]): Diagnostic[] {
-  if (secrets.length === 0) return diagnostics;
-  return diagnostics.map((d) => ({
-    ...d,
-    message: redact(d.message, secrets),
-    hint: d.hint && redact(d.hint, secrets),
-  }));
+  const redactor = createRedactor(secrets);
+  return redactor.active ? diagnostics.map((d) => redactor.deep(d)) : diagnostics;
 }

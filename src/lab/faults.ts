@@ -4,7 +4,7 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import type { HostPlan, LabLayout } from './layout.js';
 import { hostRunning, stopHost } from './hosts.js';
 import { setHostLinks } from './net.js';

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import type { HostPlan } from './layout.js';
 import { HOST_ENV } from './host-plain.js';
 import { isAlive, isProcessOf, killAndWait } from './procs.js';

@@ -1,6 +1,6 @@
 /** Starting, stopping and entering a lab host, whatever its flavor. */
 import { spawn } from 'node:child_process';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import type { HostPlan } from './layout.js';
 import { HOST_ENV, startPlainHost } from './host-plain.js';
 import { hostCgroups, reapLauncher, removeCgroups, startSystemdHost } from './host-systemd.js';

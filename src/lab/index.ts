@@ -4,7 +4,7 @@
  * the state file says `up` made.
  */
 import { readFile, readdir } from 'node:fs/promises';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { type Fault, applyHostFault, applyLabFault, isHostFault, isLabFault, vrrpBlocked } from './faults.js';
 import { type ExecResult, execInHost, hostPlan, hostRunning } from './hosts.js';
 import { type HostRole, LAB_FLAVORS, type LabFlavor, parsePrefix, validateLabName } from './layout.js';

@@ -4,7 +4,7 @@
  * `down` removes is named here, so both agree without asking the system.
  */
 import { createHash } from 'node:crypto';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 
 /** plain: no init system; openrc: plain hosts that OpenRC booted (its state in /run); systemd: nspawn. */
 export type LabFlavor = 'plain' | 'openrc' | 'systemd';

@@ -3,7 +3,7 @@
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import pLimit from 'p-limit';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { renderClusterFile, renderKnownHosts } from './cluster-file.js';
 import { prepareHostFiles } from './hostfiles.js';
 import { writePlainLauncher } from './host-plain.js';

@@ -3,7 +3,7 @@
  * resolves through, or the lab would cut the machine off its uplink, resolver or package proxy.
  */
 import { readFile } from 'node:fs/promises';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { type Cidr, DEFAULT_POOL, LAB_BLOCK_LEN, formatCidr, overlaps, tryParseCidr } from './layout.js';
 import { run } from './run.js';
 

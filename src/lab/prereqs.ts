@@ -1,6 +1,6 @@
 /** What the lab needs on the machine, and the exact apt-get line that installs what is missing. */
 import { access, constants } from 'node:fs/promises';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import type { LabFlavor } from './layout.js';
 import { run } from './run.js';
 

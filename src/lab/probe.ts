@@ -1,7 +1,7 @@
 /** Readiness checks from the root namespace: the lab's addresses are routed there while it is up. */
 import { connect } from 'node:net';
 import { readFile } from 'node:fs/promises';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { isAlive } from './procs.js';
 import { sleep } from './run.js';
 

@@ -4,7 +4,7 @@
  */
 import { mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { run, sleep } from './run.js';
 
 export const ROOTFS_CACHE = process.env.CPLBCTL_ROOTFS_CACHE ?? '/var/cache/cplbctl';

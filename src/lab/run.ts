@@ -3,7 +3,7 @@
  * code and the tail of stderr, so a failure in `lab up` says exactly which step broke.
  */
 import { spawn } from 'node:child_process';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 
 export interface RunResult {
   code: number | null;

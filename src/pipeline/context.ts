@@ -1,5 +1,5 @@
 /** Builds the context a phase sees: shared state, hosts, the signal, and loggers that emit events. */
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import type { MessageInput, PipelineEvent } from './events.js';
 import { summarizeError } from './errors.js';
 import type { HostLike, Logger, PhaseContext } from './phase.js';

@@ -1,5 +1,5 @@
 /** Errors the runner makes: one phase failing on several hosts, cancellation, and bugs in a phase. */
-import { CplbError, type Fault } from '../errors.js';
+import { CplbError, type Fault } from '../core/errors.js';
 import type { ErrorSummary } from './events.js';
 
 export interface HostFailure {

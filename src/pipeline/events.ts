@@ -2,7 +2,7 @@
  * Everything the engine has to say, as data. The engine never prints: reporters turn these events into
  * listr2 tasks, logfmt lines or JSON. Secrets are redacted before any reporter sees an event.
  */
-import type { Fault } from '../errors.js';
+import type { Fault } from '../core/errors.js';
 
 export type MessageLevel = 'debug' | 'info' | 'warn';
 export type LogLevel = MessageLevel | 'error';

@@ -12,7 +12,7 @@ export {
   type Phase,
   type PhaseContext,
 } from './phase.js';
-export { createRedactor, REDACTED, type Redactor } from './redact.js';
+export { createRedactor, REDACTED, type Redactor } from '../core/redact.js';
 export {
   DEFAULT_CONCURRENCY,
   runPipeline,

@@ -3,7 +3,7 @@
  * phases that started (in reverse order), after success, failure or Ctrl-C alike.
  */
 import { defaultMaxListeners, setMaxListeners } from 'node:events';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import {
   SKIP_DRY_RUN,
   SKIP_NOTHING_TO_DO,
@@ -14,7 +14,7 @@ import {
 import { cancelledError, HostsFailedError, messageOf, summarizeError, toCplbError } from './errors.js';
 import { createPhaseContext } from './context.js';
 import type { HostLike, Phase, PhaseContext } from './phase.js';
-import { createRedactor, type Redactor } from './redact.js';
+import { createRedactor, type Redactor } from '../core/redact.js';
 
 export const DEFAULT_CONCURRENCY = 30;
 
@@ -198,7 +198,7 @@ async function settleOrAbort(work: Promise<void>, signal: AbortSignal, graceMs: 
 function createEmitter(reporters: readonly Reporter[], redactor: Redactor) {
   const live = [...reporters];
   const emit = (event: PipelineEvent): void => {
-    const safe = redactor.active ? redactor.event(event) : event;
+    const safe = redactor.active ? redactor.deep(event) : event;
     for (const reporter of [...live]) {
       try {
         reporter.onEvent(safe);

@@ -4,6 +4,7 @@
  */
 import { createTwoFilesPatch } from 'diff';
 import type { HostPlan, Plan, PlannedFile } from './plan.js';
+import { redactFileSecrets } from '../core/redact.js';
 import { planRollout, type Rollout } from './rollout.js';
 
 /** Per host, per path: the file's current text (the sha256 hex for agent builds), null when absent. */
@@ -35,14 +36,6 @@ export interface PlanDiff {
   rollout: Rollout;
 }
 
-export const REDACTED = '[REDACTED]';
-
-export function redactSecrets(text: string): string {
-  return text
-    .replace(/^(\s*auth_pass\s+)\S+/gm, `$1${REDACTED}`)
-    .replace(/("authPass"\s*:\s*)"(?:[^"\\]|\\.)*"/g, `$1"${REDACTED}"`);
-}
-
 function fileChange(file: PlannedFile, current: string | null | undefined): FileChange['change'] {
   if (current === undefined) return 'unknown';
   if (current === null) return 'create';
@@ -54,8 +47,8 @@ function fileChange(file: PlannedFile, current: string | null | undefined): File
 
 function patchOf(file: PlannedFile, current: string | null | undefined): string {
   if (file.content === undefined) return '';
-  const before = redactSecrets(current ?? '');
-  const after = redactSecrets(file.content);
+  const before = redactFileSecrets(current ?? '');
+  const after = redactFileSecrets(file.content);
   if (before === after) return '';
   return createTwoFilesPatch(
     file.path,

@@ -4,7 +4,7 @@
  */
 import type { Cluster } from '../config/types.js';
 import { SCRIPT_HEAD, sectionMap } from '../contract/script.js';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { AGENT_PIDFILE, SERVICE_NAME } from '../contract/paths.js';
 import type { HostFacts, OsInfo, ToolInfo } from './facts.js';
 import type { InitSystem } from '../contract/paths.js';

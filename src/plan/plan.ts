@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Cluster, Host } from '../config/types.js';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { renderAgentConfig } from '../render/agent-config.js';
 import type { AgentCommand } from '../render/agent-command.js';
 import { describeRedirectRules } from '../render/iptables.js';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { promptHidden } from './prompt.js';
 
 /**

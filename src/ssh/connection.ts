@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { access } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import ssh2, { type AnyAuthMethod, type Client, type ConnectConfig, type ParsedKey } from 'ssh2';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { AuthSequence, PASSPHRASE_ENV, type AuthStep } from './auth.js';
 import { preferredHostKeyAlgorithms, verifyHostKey, type HostKeyPolicy } from './host-key.js';
 import { loadKnownHosts } from './known-hosts.js';

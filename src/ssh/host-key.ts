@@ -1,4 +1,4 @@
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import { keyTypeOf, matchesPinnedKey, sha256Fingerprint } from './fingerprint.js';
 import {
   appendKnownHost,

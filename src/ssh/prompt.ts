@@ -1,4 +1,4 @@
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 
 /**
  * Reads a secret from the controlling terminal without echo. Prompts are serialized: several

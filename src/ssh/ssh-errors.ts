@@ -1,4 +1,4 @@
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import type { ResolvedTarget } from './target.js';
 
 /** Turns ssh2 and socket errors into CplbErrors with a stable code, the host, and a hint. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import {
   chmodCommand,
   killSessionCommand,

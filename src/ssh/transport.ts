@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import type { Client, ClientChannel } from 'ssh2';
-import { CplbError } from '../errors.js';
+import { CplbError } from '../core/errors.js';
 import {
   cancelledError,
   channelClosedError,

@@ -17,7 +17,7 @@ import { labExec } from '../../src/lab/index.js';
 import { acquireScript, releaseScript } from '../../src/lock/host-lock.js';
 import { perHost, runPipeline, type Phase, type PipelineEvent } from '../../src/pipeline/index.js';
 import { assertLockHeld, type ApplyState } from '../../src/apply/state.js';
-import { CplbError } from '../../src/errors.js';
+import { CplbError } from '../../src/core/errors.js';
 import { applyArgs, cli, type CliResult, useLab } from './apply-support.js';
 import { applyState, killSshSessions, lockState, type RunTimes, runTimes } from './apply-failures-support.js';
 

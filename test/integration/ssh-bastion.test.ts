@@ -1,7 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CplbError } from '../../src/errors.js';
+import { CplbError } from '../../src/core/errors.js';
 import { connect, type ConnectOptions } from '../../src/ssh/index.js';
 import { freePort, makeKeyPair, startSshd, tempDir, type KeyPair, type Sshd } from './ssh-fixture.js';
 

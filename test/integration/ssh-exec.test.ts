@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CplbError } from '../../src/errors.js';
+import { CplbError } from '../../src/core/errors.js';
 import { connect, MAX_CHANNELS, MAX_OUTPUT_BYTES, shJoin, shq, type Remote } from '../../src/ssh/index.js';
 import { makeKeyPair, startSshd, tempDir, type KeyPair, type Sshd } from './ssh-fixture.js';
 

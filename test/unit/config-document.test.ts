@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { didYouMean, editDistance, formatDiagnostic, formatPath } from '../../src/config/diagnostics.js';
 import { parseYaml, positionOf } from '../../src/config/document.js';
 import { loadClusterText } from '../../src/config/load.js';
-import { authPassTexts, redact } from '../../src/config/redact.js';
+import { authPassTexts, redactDiagnostics } from '../../src/config/redact.js';
 
 /** The text at a position, to the end of its line: what a user sees there. */
 function at(text: string, pos: { line: number; col: number }): string {
@@ -173,10 +173,21 @@ describe('formatting', () => {
 });
 
 describe('redact', () => {
-  it('blanks a secret where it stands alone, not inside longer words', () => {
-    expect(redact('got "hunter2" here', ['hunter2'])).toBe('got "***" here');
-    expect(redact('hunter22 and xhunter2', ['hunter2'])).toBe('hunter22 and xhunter2');
-    expect(redact('a.b*c (x)', ['a.b*c'])).toBe('*** (x)');
+  it('blanks a secret in diagnostics with the placeholder the rest of the tool uses', () => {
+    const d = (message: string, hint?: string) =>
+      ({
+        severity: 'error',
+        rule: 'r',
+        file: 'f.yaml',
+        line: 1,
+        col: 1,
+        path: ['f'],
+        message,
+        hint,
+      }) as const;
+    const [out] = redactDiagnostics([d('got "hunter2" here', 'not hunter2 again')], ['hunter2']);
+    expect(out).toMatchObject({ message: 'got "[REDACTED]" here', hint: 'not [REDACTED] again' });
+    expect(redactDiagnostics([d('a.b*c (x)')], ['a.b*c'])[0]?.message).toBe('[REDACTED] (x)');
   });
 
   it('finds authPass values in the document and, for broken YAML, on its lines; skips very short ones', () => {

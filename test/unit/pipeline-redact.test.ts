@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CplbError } from '../../src/errors.js';
+import { CplbError } from '../../src/core/errors.js';
 import {
   createRedactor,
   createReporters,
@@ -44,7 +44,7 @@ describe('createRedactor', () => {
   it('returns the same event object when nothing matched', () => {
     const r = createRedactor([SECRET]);
     const event: PipelineEvent = { type: 'host-message', time: 0, level: 'info', msg: 'fine' };
-    expect(r.event(event)).toBe(event);
+    expect(r.deep(event)).toBe(event);
     expect(createRedactor([]).active).toBe(false);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CplbError } from '../../src/errors.js';
+import { CplbError } from '../../src/core/errors.js';
 import {
   createReporters,
   debugLogPath,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CplbError } from '../../src/errors.js';
+import { CplbError } from '../../src/core/errors.js';
 import {
   HostsFailedError,
   perHost,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseAgentConfig } from '../../src/contract/agent-config.js';
-import { CplbError } from '../../src/errors.js';
-import { diffPlan, redactSecrets, type CurrentFiles } from '../../src/plan/diff.js';
+import { CplbError } from '../../src/core/errors.js';
+import { diffPlan, type CurrentFiles } from '../../src/plan/diff.js';
+import { redactFileSecrets } from '../../src/core/redact.js';
 import { plan, type Plan } from '../../src/plan/plan.js';
 import {
   AGENT_BIN,
@@ -232,10 +233,10 @@ describe('diffPlan', () => {
     expect(diffPlan(p, current())).toEqual(diffPlan(p, current()));
   });
 
-  it('redactSecrets', () => {
-    expect(redactSecrets('    auth_pass s3cr3t\n  auth_type PASS')).toBe(
+  it('redactFileSecrets', () => {
+    expect(redactFileSecrets('    auth_pass s3cr3t\n  auth_type PASS')).toBe(
       '    auth_pass [REDACTED]\n  auth_type PASS',
     );
-    expect(redactSecrets('{"authPass": "a\\"b", "x": 1}')).toBe('{"authPass": "[REDACTED]", "x": 1}');
+    expect(redactFileSecrets('{"authPass": "a\\"b", "x": 1}')).toBe('{"authPass": "[REDACTED]", "x": 1}');
   });
 });

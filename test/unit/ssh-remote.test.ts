@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CplbError } from '../../src/errors.js';
+import { CplbError } from '../../src/core/errors.js';
 import { PRIVILEGE_CHECK, trackedCommand, withSudo } from '../../src/ssh/commands.js';
 import { splitPidLine } from '../../src/ssh/transport.js';
 import { SshRemote, type RawResult, type RunOptions, type Transport } from '../../src/ssh/ssh-remote.js';

@@ -1,10 +1,10 @@
 /**
- * Replaces secrets (VRRP authPass values, key passphrases...) with [REDACTED] in every event before any
- * reporter or the debug log sees it. Secrets also show up escaped: inside a JSON string (an error that
- * quotes a config) and inside a POSIX single-quoted shell argument (a failed command line), so those
- * spellings are redacted too.
+ * The one place secrets (VRRP authPass values, key passphrases...) become [REDACTED]: in every event
+ * before any reporter or the debug log sees it, in config diagnostics, and in the file diffs a plan
+ * prints. Secrets also show up escaped: inside a JSON string (an error that quotes a config) and
+ * inside a POSIX single-quoted shell argument (a failed command line), so those spellings are
+ * redacted too.
  */
-import type { PipelineEvent } from './events.js';
 
 export const REDACTED = '[REDACTED]';
 
@@ -18,18 +18,18 @@ export interface Redactor {
   /** False when there is nothing to redact (lets the runner skip the work). */
   readonly active: boolean;
   text(value: string): string;
-  /** A copy of the event with every string in it redacted (the same object when nothing matched). */
-  event<E extends PipelineEvent>(event: E): E;
+  /** A copy of a value (an event, a diagnostic) with every string in it redacted (the same object when nothing matched). */
+  deep<T>(value: T): T;
 }
 
 export function createRedactor(secrets: Iterable<string | undefined | null>): Redactor {
   const pattern = buildPattern(secrets);
-  if (!pattern) return { active: false, text: (value) => value, event: (event) => event };
+  if (!pattern) return { active: false, text: (value) => value, deep: (value) => value };
   const text = (value: string): string => {
     pattern.lastIndex = 0;
     return pattern.test(value) ? value.replace(pattern, REDACTED) : value;
   };
-  return { active: true, text, event: (event) => redactDeep(event, text) };
+  return { active: true, text, deep: (value) => redactDeep(value, text) };
 }
 
 function buildPattern(secrets: Iterable<string | undefined | null>): RegExp | undefined {
@@ -76,4 +76,14 @@ function redactDeep<T>(value: T, text: (s: string) => string): T {
     return (out ?? value) as T;
   }
   return value;
+}
+
+/**
+ * A rendered file as a plan's diff may print it: keepalived's auth_pass and the agent config's
+ * authPass values blanked, whatever they are (the plan shows that they change, never to what).
+ */
+export function redactFileSecrets(text: string): string {
+  return text
+    .replace(/^(\s*auth_pass\s+)\S+/gm, `$1${REDACTED}`)
+    .replace(/("authPass"\s*:\s*)"(?:[^"\\]|\\.)*"/g, `$1"${REDACTED}"`);
 }
