@@ -14,7 +14,20 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { queryStatus } from '../src/agent/status.js';
-import { agentCommand, Cleanup, cpuSeconds, keepalivedPids, loadAvg, rssMB, sleep, startUpstreams, stopChild, waitFor, writeAgentConfig, type AgentKind } from './agent-env.js';
+import {
+  agentCommand,
+  Cleanup,
+  cpuSeconds,
+  keepalivedPids,
+  loadAvg,
+  rssMB,
+  sleep,
+  startUpstreams,
+  stopChild,
+  waitFor,
+  writeAgentConfig,
+  type AgentKind,
+} from './agent-env.js';
 import { arg } from './args.js';
 
 const kinds = arg('agents', 'bundle,sea').split(',') as AgentKind[];

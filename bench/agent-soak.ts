@@ -19,7 +19,19 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { queryStatus } from '../src/agent/status.js';
-import { agentCommand, Cleanup, loadAvg, NS_VIP, ROOT, rssMB, sleep, startUpstreams, waitFor, writeAgentConfig, type AgentKind } from './agent-env.js';
+import {
+  agentCommand,
+  Cleanup,
+  loadAvg,
+  NS_VIP,
+  ROOT,
+  rssMB,
+  sleep,
+  startUpstreams,
+  waitFor,
+  writeAgentConfig,
+  type AgentKind,
+} from './agent-env.js';
 import { arg } from './args.js';
 
 const kind = arg('agent', 'sea') as AgentKind;

@@ -24,8 +24,30 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { queryStatus } from '../src/agent/status.js';
-import { agentCommand, Cleanup, cpuBetween, cpuSeconds, listening, loadAvg, machineTicks, namespaceCpu, rssMB, sleep, startUpstreams, waitFor, writeAgentConfig, type AgentKind } from './agent-env.js';
-import { report, TARGETS, type MeasureKey, type Memory, type Sample, type TargetName } from './proxy-report.js';
+import {
+  agentCommand,
+  Cleanup,
+  cpuBetween,
+  cpuSeconds,
+  listening,
+  loadAvg,
+  machineTicks,
+  namespaceCpu,
+  rssMB,
+  sleep,
+  startUpstreams,
+  waitFor,
+  writeAgentConfig,
+  type AgentKind,
+} from './agent-env.js';
+import {
+  report,
+  TARGETS,
+  type MeasureKey,
+  type Memory,
+  type Sample,
+  type TargetName,
+} from './proxy-report.js';
 import { arg } from './args.js';
 
 const seconds = Number(arg('seconds', '10'));

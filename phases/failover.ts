@@ -4,8 +4,6 @@ import { holderCheck } from '../src/verify/checks.js';
 import { runFailover } from '../src/verify/failover/run.js';
 import type { InspectState } from '../src/verify/state.js';
 
-const pending = new WeakMap<InspectState, Set<() => Promise<void>>>();
-
 const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(2)} s`);
 
 /** Moves the VIP on purpose, `rounds` times, and times it; the hosts are restored after each round. */
@@ -21,14 +19,12 @@ export const failoverPhase: Phase<InspectState, Host> = {
       ctx.log.warn(state.failoverSkipped);
       return;
     }
-    const restores = new Set<() => Promise<void>>();
-    pending.set(state, restores);
     state.failover = await runFailover(state, {
       mode: opts.mode,
       rounds: opts.rounds,
       localProbe: state.options.localProbe,
       log: ctx.log,
-      pending: restores,
+      pending: state.failoverRestores,
       signal: ctx.signal,
       onRound: (r) =>
         ctx.log[r.ok ? 'info' : 'warn'](
@@ -38,6 +34,6 @@ export const failoverPhase: Phase<InspectState, Host> = {
   },
   // After Ctrl-C mid-round: undo the fault (the host's own watchdog would, later).
   async cleanup(ctx) {
-    for (const restore of pending.get(ctx.state) ?? []) await restore().catch(() => undefined);
+    for (const restore of ctx.state.failoverRestores) await restore().catch(() => undefined);
   },
 };

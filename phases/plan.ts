@@ -1,13 +1,10 @@
-import { readCurrentFiles, testKeepalivedConfig, type ConfigTest } from '../src/apply/current-files.js';
+import { configTestError, readCurrentFiles } from '../src/apply/current-files.js';
 import type { ApplyState } from '../src/apply/state.js';
 import { remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
-import { CplbError } from '../src/core/errors.js';
 import { forEachHost, type Phase } from '../src/pipeline/index.js';
 import { plan } from '../src/plan/plan.js';
-import { compareVersions } from '../src/plan/validate-facts.js';
 import { KEEPALIVED_CONF } from '../src/contract/paths.js';
-import type { Remote } from '../src/ssh/remote.js';
 import { VERSION } from '../src/contract/version.js';
 
 /**
@@ -45,25 +42,3 @@ export const planPhase: Phase<ApplyState, Host> = {
     });
   },
 };
-
-/** Checks the rendered keepalived.conf where the plan could not (keepalived was just installed). */
-export async function keepalivedConfigTest(remote: Remote, conf: string, host: string): Promise<void> {
-  const test = await testKeepalivedConfig(remote, conf);
-  if (test.result === 'failed') throw configTestError(host, test);
-}
-
-export function configTestError(host: string, test: Extract<ConfigTest, { result: 'failed' }>): CplbError {
-  const version = /^Keepalived v(\S+)/.exec(test.version)?.[1];
-  const old = version !== undefined && compareVersions(version, '2.1.0') < 0;
-  return new CplbError(
-    `keepalived --config-test rejected the rendered keepalived.conf:\n${test.output}`.trimEnd(),
-    {
-      code: 'KEEPALIVED_CONFIG_TEST',
-      fault: 'config',
-      host,
-      hint: old
-        ? `keepalived ${version} on this host predates 2.1, which cplb needs (track_file): upgrade keepalived; nothing was changed on the hosts`
-        : `nothing was changed on the hosts; the lines above name what keepalived${version ? ` ${version}` : ''} refuses`,
-    },
-  );
-}

@@ -3,7 +3,7 @@ import { hostPlanOf, remoteOf } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
 import { KEEPALIVED_CONF } from '../src/contract/paths.js';
-import { keepalivedConfigTest } from './plan.js';
+import { keepalivedConfigTest } from '../src/apply/current-files.js';
 
 /** Installs what a host lacks (keepalived, iptables) through its package manager, and says so. */
 export const prepareHostsPhase = perHost<ApplyState, Host>({

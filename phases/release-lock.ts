@@ -1,7 +1,7 @@
 import type { ApplyState } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
-import { releaseOn } from './acquire-lock.js';
+import { releaseOn } from '../src/apply/lock.js';
 
 export const releaseLockPhase = perHost<ApplyState, Host>({
   title: 'Release exclusive host lock',

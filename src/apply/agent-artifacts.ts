@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { CplbError } from '../core/errors.js';
 
 /**
  * $CPLBCTL_AGENT_DIR when set (packagers, or tests that pin one build while the tree is rebuilt);
@@ -49,4 +52,41 @@ export async function localAgentSha256(): Promise<{ sea?: string; js?: string }>
     sha256Of(join(dir, AGENT_ARTIFACTS.js)),
   ]);
   return { sea, js };
+}
+
+export interface AgentBuild {
+  data: Buffer;
+  /** The build's gzip, sent instead when there is one (the single executable: 83 MB → ~32 MB). */
+  gzipped?: Buffer;
+}
+
+const gunzipAsync = promisify(gunzip);
+const sha256Hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A local agent build, read once per run (`cache` is the run's: a later run reads a rebuilt tree). */
+export function readAgentBuild(
+  cache: Map<string, Promise<AgentBuild>>,
+  kind: 'agent-sea' | 'agent-js',
+): Promise<AgentBuild> {
+  const file = join(agentDistDir(), kind === 'agent-sea' ? AGENT_ARTIFACTS.sea : AGENT_ARTIFACTS.js);
+  let p = cache.get(file);
+  if (!p) {
+    p = (async () => {
+      const data = await readFile(file).catch((err: unknown) => {
+        throw new CplbError(`the agent build ${file} is missing`, {
+          code: 'AGENT_BUILD_MISSING',
+          fault: 'internal',
+          hint: 'run `npm run build` (npm ci does it)',
+          cause: err,
+        });
+      });
+      const gzipped = kind === 'agent-sea' ? await readFile(`${file}.gz`).catch(() => undefined) : undefined;
+      // The host's hash stamp trusts that the gzip is this build: a stale .gz is not sent.
+      if (gzipped && sha256Hex(await gunzipAsync(gzipped).catch(() => Buffer.alloc(0))) !== sha256Hex(data))
+        return { data };
+      return { data, gzipped };
+    })();
+    cache.set(file, p);
+  }
+  return p;
 }

@@ -3,6 +3,8 @@ import type { HostPlan } from '../plan/plan.js';
 import type { Remote } from '../ssh/remote.js';
 import { shq } from '../contract/quote.js';
 import { PATH_LINE } from '../contract/script.js';
+import { CplbError } from '../core/errors.js';
+import { compareVersions } from '../plan/validate-facts.js';
 
 /** Beside an uploaded agent build: its sha256, and the size, inode and ctime it had then. */
 export const hashStampPath = (path: string) => `${path}.sha256`;
@@ -141,4 +143,26 @@ export async function readCurrentFiles(
   }
   if (!keepalivedConf) return { files, meta: metaOf };
   return { files, meta: metaOf, configTest: parseConfigTest(parts.slice(host.files.length + 1)) };
+}
+
+/** Checks the rendered keepalived.conf where the plan could not (keepalived was just installed). */
+export async function keepalivedConfigTest(remote: Remote, conf: string, host: string): Promise<void> {
+  const test = await testKeepalivedConfig(remote, conf);
+  if (test.result === 'failed') throw configTestError(host, test);
+}
+
+export function configTestError(host: string, test: Extract<ConfigTest, { result: 'failed' }>): CplbError {
+  const version = /^Keepalived v(\S+)/.exec(test.version)?.[1];
+  const old = version !== undefined && compareVersions(version, '2.1.0') < 0;
+  return new CplbError(
+    `keepalived --config-test rejected the rendered keepalived.conf:\n${test.output}`.trimEnd(),
+    {
+      code: 'KEEPALIVED_CONFIG_TEST',
+      fault: 'config',
+      host,
+      hint: old
+        ? `keepalived ${version} on this host predates 2.1, which cplb needs (track_file): upgrade keepalived; nothing was changed on the hosts`
+        : `nothing was changed on the hosts; the lines above name what keepalived${version ? ` ${version}` : ''} refuses`,
+    },
+  );
 }

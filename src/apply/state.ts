@@ -1,5 +1,6 @@
 /** What the apply phases share: filled in as the run goes, read by later phases. */
 import type { Cluster, Host } from '../config/types.js';
+import type { AgentBuild } from './agent-artifacts.js';
 import type { FileMeta } from './current-files.js';
 import { CplbError } from '../core/errors.js';
 import type { LockOwner } from '../lock/host-lock.js';
@@ -34,9 +35,13 @@ export interface ApplyState {
     owner: LockOwner;
     ttlSeconds: number;
     held: Set<string>;
+    /** Refreshes the held locks every ttl/3 (src/apply/lock.ts) while any is held. */
+    refresher?: NodeJS.Timeout;
     /** Set when a refresh found the lock taken by another run: nothing may change after that. */
     lost?: { host: string; holder: LockOwner | null };
   };
+  /** The local agent builds, each read once this run (see agent-artifacts.ts). */
+  agentBuilds: Map<string, Promise<AgentBuild>>;
   /** sha256 of the local agent builds, so the plan knows whether a host's agent is current. */
   agentSha256?: { sea?: string; js?: string };
   plan?: Plan;
@@ -76,6 +81,7 @@ export function newApplyState(
     facts: new Map(),
     lock: { owner, ttlSeconds, held: new Set() },
     agentSha256,
+    agentBuilds: new Map(),
     dryRun,
     written: new Map(cluster.controllers.map((h) => [h.name, new Set<string>()])),
     staged: new Map(),

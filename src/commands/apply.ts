@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { applyPhases } from '../apply/phases.js';
+import { applyPhases } from '../flows/apply.js';
 import { assertLockHeld, newApplyState } from '../apply/state.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadCluster } from '../config/load.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { resetPhases } from '../apply/reset-phases.js';
+import { resetPhases } from '../flows/reset.js';
 import { assertLockHeld, newApplyState } from '../apply/state.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadCluster } from '../config/load.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { CplbError } from '../core/errors.js';
 import { clusterReport } from '../verify/host-report.js';
-import { statusPhases } from '../verify/phases.js';
+import { statusPhases } from '../flows/inspect.js';
 import { reachableHosts } from '../verify/state.js';
 import { renderStatus } from '../verify/status-table.js';
 import { inspect } from './inspect.js';

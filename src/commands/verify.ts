@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { CplbError } from '../core/errors.js';
 import { evaluateChecks } from '../verify/checks.js';
-import { verifyPhases } from '../verify/phases.js';
+import { verifyPhases } from '../flows/inspect.js';
 import { renderVerify, verifyResult } from '../verify/verify-report.js';
 import { inspect } from './inspect.js';
 import { addRunOptions, type RunOptions } from './run-options.js';

@@ -31,6 +31,11 @@ export function authPassTexts(text: string, doc: Document): string[] {
 }
 
 export function redactDiagnostics(diagnostics: Diagnostic[], secrets: readonly string[]): Diagnostic[] {
-  const redactor = createRedactor(secrets);
-  return redactor.active ? diagnostics.map((d) => redactor.deep(d)) : diagnostics;
+  const redactor = createRedactor(secrets, { wholeWordsOnly: true });
+  if (!redactor.active) return diagnostics;
+  return diagnostics.map((d) => ({
+    ...d,
+    message: redactor.text(d.message),
+    hint: d.hint && redactor.text(d.hint),
+  }));
 }

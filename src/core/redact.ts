@@ -22,8 +22,19 @@ export interface Redactor {
   deep<T>(value: T): T;
 }
 
-export function createRedactor(secrets: Iterable<string | undefined | null>): Redactor {
-  const pattern = buildPattern(secrets);
+export interface RedactOptions {
+  /**
+   * Blank secrets only where they stand as a whole word, whatever their length. Config diagnostics
+   * use it: their secrets include fragments of a broken line, which could match inside field names.
+   */
+  wholeWordsOnly?: boolean;
+}
+
+export function createRedactor(
+  secrets: Iterable<string | undefined | null>,
+  opts: RedactOptions = {},
+): Redactor {
+  const pattern = buildPattern(secrets, opts.wholeWordsOnly ?? false);
   if (!pattern) return { active: false, text: (value) => value, deep: (value) => value };
   const text = (value: string): string => {
     pattern.lastIndex = 0;
@@ -32,11 +43,14 @@ export function createRedactor(secrets: Iterable<string | undefined | null>): Re
   return { active: true, text, deep: (value) => redactDeep(value, text) };
 }
 
-function buildPattern(secrets: Iterable<string | undefined | null>): RegExp | undefined {
+function buildPattern(
+  secrets: Iterable<string | undefined | null>,
+  wholeWordsOnly: boolean,
+): RegExp | undefined {
   const spellings = new Map<string, boolean>(); // spelling -> whole word only
   for (const secret of secrets) {
     if (!secret) continue;
-    const wholeWord = secret.length < MIN_SUBSTRING_SECRET;
+    const wholeWord = wholeWordsOnly || secret.length < MIN_SUBSTRING_SECRET;
     for (const spelling of [secret, JSON.stringify(secret).slice(1, -1), secret.replaceAll("'", `'\\''`)]) {
       spellings.set(spelling, (spellings.get(spelling) ?? true) && wholeWord);
     }

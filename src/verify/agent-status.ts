@@ -1,6 +1,8 @@
 /** What "exactly one holder" means, over each controller's agent status. */
 import type { AgentStatus } from '../contract/status.js';
 import type { Cluster } from '../config/types.js';
+import type { ApplyState } from '../apply/state.js';
+import { AGENT_CONFIG, KEEPALIVED_CONF } from '../contract/paths.js';
 
 export type HostStatus =
   { host: string; ok: true; status: AgentStatus } | { host: string; ok: false; error: string };
@@ -41,4 +43,33 @@ export function judge(
       );
   }
   return { ok: problems.length === 0, problems };
+}
+
+/**
+ * Hosts whose agent does not yet run the files the plan switched in. A reload is a signal: until the
+ * agent reports the planned hashes, holders seen are the old configuration's (a new router ID drops
+ * the VIP only once keepalived has reloaded), and a verdict on them would be premature.
+ */
+export function notYetReloaded(state: ApplyState, statuses: readonly HostStatus[]): string[] {
+  const short = (path: string, host: string) =>
+    state.plan?.hosts
+      .find((h) => h.host === host)
+      ?.files.find((f) => f.path === path)
+      ?.sha256?.slice(0, 16);
+  return statuses.flatMap((s) => {
+    if (!s.ok) return [];
+    const agent = short(AGENT_CONFIG, s.host);
+    const keepalived = short(KEEPALIVED_CONF, s.host);
+    const stale = [
+      agent && s.status.agent.configHash !== agent ? 'agent.json' : '',
+      keepalived && s.status.agent.keepalivedConfigHash !== keepalived ? 'keepalived.conf' : '',
+    ].filter(Boolean);
+    return stale.length ? [`[${s.host}] the agent does not run the new ${stale.join(' and ')} yet`] : [];
+  });
+}
+
+/** Election takes 3 adverts plus skew after a start; give it that plus room for a slow host. */
+export function verifyTimeoutMs(state: ApplyState): number {
+  const advert = Math.max(...state.cluster.cplb.vrrpInstances.map((i) => i.advertIntervalSeconds));
+  return Math.round((3 * advert + 1) * 1000) + 15_000;
 }

@@ -6,23 +6,9 @@
 import type { Host } from '../config/types.js';
 import { messageOf } from '../pipeline/errors.js';
 import { probeLoadBalancing, type LbReport, type UpstreamRef } from './lb-probe.js';
-import {
-  sampleHost,
-  timelines,
-  windowPlan,
-  clusterVips,
-  type HostSamples,
-  type VipTimeline,
-} from './sampler.js';
+import { sampleHost, timelines, windowPlan, clusterVips, type Observation } from './sampler.js';
 import { reachableHosts, type InspectState } from './state.js';
 import { vipsOn } from './host-report.js';
-
-export interface Observation {
-  windowSeconds: number;
-  intervalMs: number;
-  hosts: HostSamples[];
-  timelines: VipTimeline[];
-}
 
 export function maxAdvertSeconds(state: InspectState): number {
   return Math.max(...state.cluster.cplb.vrrpInstances.map((i) => i.advertIntervalSeconds));

@@ -95,3 +95,10 @@ export function windowPlan(advertSeconds: number, adverts = 3): SampleRequest {
   const count = Math.max(3, Math.round((adverts * advertSeconds * 1000) / intervalMs) + 1);
   return { count, intervalMs, stats: true };
 }
+
+export interface Observation {
+  windowSeconds: number;
+  intervalMs: number;
+  hosts: HostSamples[];
+  timelines: VipTimeline[];
+}

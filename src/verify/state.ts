@@ -10,7 +10,7 @@ import { DEFAULT_LOCK_TTL_SECONDS, type LockOwner } from '../lock/host-lock.js';
 import { HostsFailedError, messageOf } from '../pipeline/errors.js';
 import type { Phase } from '../pipeline/index.js';
 import type { HostSnapshot } from './host-snapshot.js';
-import type { Observation } from './observe.js';
+import type { Observation } from './sampler.js';
 import type { LbReport } from './lb-probe.js';
 import type { FailoverReport } from './failover/types.js';
 
@@ -30,6 +30,8 @@ export interface InspectState extends ApplyState {
   failover?: FailoverReport;
   /** Why --failover did not run (e.g. no single holder to start from). */
   failoverSkipped?: string;
+  /** Undo steps of a failover round under way (the Failover phase's cleanup runs them after Ctrl-C). */
+  failoverRestores: Set<() => Promise<void>>;
 }
 
 export interface InspectOptions {
@@ -51,6 +53,7 @@ export function newInspectState(
     hostErrors: new Map(),
     snapshots: new Map(),
     options,
+    failoverRestores: new Set(),
   };
 }
 

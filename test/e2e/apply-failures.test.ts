@@ -10,7 +10,7 @@ import { gatherFactsPhase } from '../../phases/gather-facts.js';
 import { planPhase } from '../../phases/plan.js';
 import { releaseLockPhase } from '../../phases/release-lock.js';
 import { disconnectPhase } from '../../phases/disconnect.js';
-import { applyPhases } from '../../src/apply/phases.js';
+import { applyPhases } from '../../src/flows/apply.js';
 import type { Host } from '../../src/config/types.js';
 import { loadCluster } from '../../src/config/load.js';
 import { labExec } from '../../src/lab/index.js';

@@ -188,6 +188,10 @@ describe('redact', () => {
     const [out] = redactDiagnostics([d('got "hunter2" here', 'not hunter2 again')], ['hunter2']);
     expect(out).toMatchObject({ message: 'got "[REDACTED]" here', hint: 'not [REDACTED] again' });
     expect(redactDiagnostics([d('a.b*c (x)')], ['a.b*c'])[0]?.message).toBe('[REDACTED] (x)');
+    // Not inside longer words: fragments of a broken authPass line must not blank field names.
+    expect(redactDiagnostics([d('hunter22 and xhunter2')], ['hunter2'])[0]?.message).toBe(
+      'hunter22 and xhunter2',
+    );
   });
 
   it('finds authPass values in the document and, for broken YAML, on its lines; skips very short ones', () => {

@@ -8,7 +8,7 @@ import { releaseLockPhase } from '../../phases/release-lock.js';
 import { resetHostsPhase } from '../../phases/reset-hosts.js';
 import type { Host } from '../config/types.js';
 import type { Phase } from '../pipeline/index.js';
-import type { ApplyState } from './state.js';
+import type { ApplyState } from '../apply/state.js';
 
 export const resetPhases: readonly Phase<ApplyState, Host>[] = [
   connectPhase,

@@ -18,7 +18,7 @@ import { releaseLockPhase } from '../../phases/release-lock.js';
 import { validateFactsPhase } from '../../phases/validate-facts.js';
 import type { Host } from '../config/types.js';
 import type { Phase } from '../pipeline/index.js';
-import type { ApplyState } from './state.js';
+import type { ApplyState } from '../apply/state.js';
 
 type ApplyPhase = Phase<ApplyState, Host>;
 

@@ -11,7 +11,7 @@ import { releaseLockPhase } from '../../phases/release-lock.js';
 import { snapshotPhase } from '../../phases/snapshot.js';
 import type { Host } from '../config/types.js';
 import type { Phase } from '../pipeline/index.js';
-import { reachableHosts, tolerant, type InspectState } from './state.js';
+import { reachableHosts, tolerant, type InspectState } from '../verify/state.js';
 
 type InspectPhase = Phase<InspectState, Host>;
 
