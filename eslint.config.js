@@ -53,6 +53,12 @@ function layerRule(layer) {
       message: `${layer === 'phases' ? 'phases/' : `src/${layer}`} may import only ${LAYERS[layer].join(', ') || 'itself'} (see eslint.config.js and ARCHITECTURE.md).`,
     },
   ];
+  // The ssh layer's surface is its index and the Remote interface.
+  if (layer !== 'ssh' && LAYERS[layer].includes('ssh'))
+    patterns.push({
+      regex: '^(\\.\\./)+(src/)?ssh/(?!index\\.js$|remote\\.js$)',
+      message: 'outside src/ssh, import src/ssh/index.js or src/ssh/remote.js only.',
+    });
   // A phase reaches others only through the run's state; the phase lists live in src/flows.
   if (layer === 'phases')
     patterns.push({

@@ -1,7 +1,7 @@
 import type { ApplyState } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
-import { connect } from '../src/ssh/connection.js';
+import { connect } from '../src/ssh/index.js';
 
 export const connectPhase = perHost<ApplyState, Host>({
   title: 'Connect to hosts',

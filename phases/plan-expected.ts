@@ -4,6 +4,7 @@ import type { Phase } from '../src/pipeline/index.js';
 import { plan } from '../src/plan/plan.js';
 import type { InspectState } from '../src/verify/state.js';
 import { VERSION } from '../src/contract/version.js';
+import { assertFactsFit } from '../src/plan/validate-facts.js';
 
 /**
  * What the cluster file renders for every host, to compare with what the hosts have. The plan needs
@@ -21,6 +22,10 @@ export const planExpectedPhase: Phase<InspectState, Host> = {
       return;
     }
     try {
+      assertFactsFit(
+        cluster,
+        cluster.controllers.map((h) => facts.get(h.name)!),
+      );
       ctx.state.plan = plan(
         cluster,
         cluster.controllers.map((h) => facts.get(h.name)!),

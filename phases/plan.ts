@@ -25,7 +25,6 @@ export const planPhase: Phase<ApplyState, Host> = {
       },
     );
     ctx.state.plan = p;
-    for (const w of p.warnings) (w.host ? ctx.logFor(w.host) : ctx.log).warn(`${w.message}; ${w.hint}`);
     await forEachHost(ctx, cluster.controllers, async (host, hctx) => {
       const hp = p.hosts.find((h) => h.host === host.name)!;
       const conf = hp.files.find((f) => f.path === KEEPALIVED_CONF)?.content ?? '';

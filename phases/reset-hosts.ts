@@ -5,9 +5,10 @@ import { CplbError } from '../src/core/errors.js';
 import { forEachHost, type HostContext, type Phase } from '../src/pipeline/index.js';
 import { parseResetOutput, renderResetScript } from '../src/render/reset.js';
 import { AGENT_DIR, CONFIG_DIR, RUN_DIR } from '../src/contract/paths.js';
+import { vipAddresses } from '../src/config/cluster.js';
 
 function vipsOf(state: ApplyState): string[] {
-  return state.cluster.cplb.vrrpInstances.flatMap((i) => i.vips.map((v) => v.address));
+  return vipAddresses(state.cluster);
 }
 
 async function resetOne(host: Host, ctx: HostContext<ApplyState, Host>): Promise<void> {

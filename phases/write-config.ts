@@ -6,7 +6,7 @@ import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
 import type { FileMeta } from '../src/apply/current-files.js';
 import type { PlannedFile } from '../src/plan/plan.js';
-import { metadataMatches } from '../src/ssh/commands.js';
+import { metadataMatches } from '../src/ssh/index.js';
 import { shq } from '../src/contract/quote.js';
 
 /**

@@ -7,7 +7,7 @@ import { registerSchema } from './commands/schema.js';
 import { registerInit } from './commands/init.js';
 import { registerExtraCommands } from './commands/registry.js';
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('cplbctl')
     .description('A floating virtual IP and load balancing for a Kubernetes control plane, over SSH.')
     .version(VERSION, '-v, --version')

@@ -77,7 +77,7 @@ export interface HealthCredentials {
   bearerTokenFile?: string;
 }
 
-export const anonymousNote = (code: number) => `${code}: readiness not visible without credentials`;
+const anonymousNote = (code: number) => `${code}: readiness not visible without credentials`;
 
 /**
  * What an answer means. 2xx: up. 401/403 without credentials: the server is up and speaking TLS and
@@ -85,7 +85,7 @@ export const anonymousNote = (code: number) => `${code}: readiness not visible w
  * with readiness unknown; taking it for down would take the VIP down everywhere. With credentials,
  * 401/403 means they are wrong, and the check cannot see readiness: down. Anything else: down.
  */
-export function judgeAnswer(code: number, withCredentials: boolean): ProbeResult {
+function judgeAnswer(code: number, withCredentials: boolean): ProbeResult {
   if (code >= 200 && code < 300) return { ok: true, statusCode: code };
   if (code === 401 || code === 403)
     return withCredentials

@@ -110,7 +110,7 @@ export interface SavedRules {
 }
 
 /** Reads an iptables-save text: every rule's key, and every jump to `chain` with its saved words. */
-export function parseSave(save: string, chain: string): SavedRules {
+function parseSave(save: string, chain: string): SavedRules {
   const tables = new Map<Table, Set<string>>([
     ['nat', new Set()],
     ['filter', new Set()],

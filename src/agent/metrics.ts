@@ -36,7 +36,7 @@ export interface ProcessFigures {
   externalBytes: number;
 }
 
-export function processFigures(): ProcessFigures {
+function processFigures(): ProcessFigures {
   const m = process.memoryUsage();
   const cpu = process.cpuUsage();
   return {

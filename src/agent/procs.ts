@@ -21,7 +21,7 @@ export function readPidFile(path: string): number | undefined {
 }
 
 /** argv of a process, or undefined when it is gone. */
-export function readCmdline(pid: number): string[] | undefined {
+function readCmdline(pid: number): string[] | undefined {
   try {
     const raw = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     return raw.split('\0').filter((a) => a.length > 0);

@@ -38,7 +38,7 @@ const spareSmall: Buffer[] = [];
 const spareLarge: Buffer[] = [];
 const spare = (list: Buffer[], buffer: Buffer) => void (list.length < SPARES && list.push(buffer));
 
-export function dialTcp(upstream: Upstream, timeoutMs: number, onread?: net.OnReadOpts): Promise<net.Socket> {
+function dialTcp(upstream: Upstream, timeoutMs: number, onread?: net.OnReadOpts): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     // noDelay/keepAlive as options: applied on the handle at connect, without the Socket wrappers.
     const socket = net.connect({

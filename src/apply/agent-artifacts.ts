@@ -17,7 +17,7 @@ export function agentDistDir(): string {
   return here.endsWith('/dist') ? join(here, 'agent') : join(here, '..', '..', 'dist', 'agent');
 }
 
-export const AGENT_ARTIFACTS = { sea: 'cplb-agent', js: 'cplb-agent.js' } as const;
+const AGENT_ARTIFACTS = { sea: 'cplb-agent', js: 'cplb-agent.js' } as const;
 
 interface HashCache {
   size: number;

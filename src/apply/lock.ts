@@ -69,7 +69,7 @@ export async function releaseOn(state: ApplyState, host: Host): Promise<void> {
  * who took it): assertLockHeld then stops the run before its next change. A refresh that cannot
  * reach the host proves nothing and is left to the next round.
  */
-export async function refreshLocks(state: ApplyState): Promise<void> {
+async function refreshLocks(state: ApplyState): Promise<void> {
   await Promise.all(
     [...state.lock.held].map(async (name) => {
       const res = await state.remotes

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadClusterFile } from '../config/load.js';
+import { everyVip } from '../config/cluster.js';
 
 export function registerValidate(program: Command): void {
   program
@@ -26,7 +27,9 @@ Examples:
       } else {
         for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
         if (cluster) {
-          const vips = cluster.cplb.vrrpInstances.flatMap((i) => i.vips.map((v) => v.cidr)).join(', ');
+          const vips = everyVip(cluster)
+            .map((v) => v.vip.cidr)
+            .join(', ');
           process.stdout.write(
             `${file}: valid (${cluster.format} format, ${cluster.controllers.length} controller${cluster.controllers.length === 1 ? '' : 's'}, VIPs ${vips})\n`,
           );

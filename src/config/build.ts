@@ -1,7 +1,7 @@
 /** RuleInput (already validated) → the typed, defaulted Cluster. */
 import { parseGoDuration } from './duration.js';
 import { parseCidr } from './net.js';
-import { DEFAULT_VRID, healthCheckOf, proxySettingsOf, type RuleInput } from './rule.js';
+import { DEFAULT_VRID, type RuleInput } from './rule.js';
 import type { Cluster, Host, SshTarget, Vip } from './types.js';
 
 export function buildCluster(file: string, input: RuleInput): Cluster {
@@ -56,12 +56,12 @@ export function buildCluster(file: string, input: RuleInput): Cluster {
         persistenceTimeoutSeconds: vs.persistenceTimeoutSeconds,
         path: [...input.paths.cplb, 'keepalived', 'virtualServers', i],
       })),
-      proxyPort: ka.userSpaceProxyBindPort,
-      apiServerPort: cplb.apiServerPort ?? input.k0sApiPort ?? 6443,
+      proxyPort: input.resolved.proxyPort,
+      apiServerPort: input.resolved.apiServerPort,
       disableLoadBalancer: ka.disableLoadBalancer,
       vrrpVersion: ka.vrrpVersion,
-      healthCheck: healthCheckOf(cplb),
-      proxy: proxySettingsOf(cplb),
+      healthCheck: input.resolved.healthCheck,
+      proxy: input.resolved.proxy,
     },
     paths: { cplb: input.paths.cplb, hosts: input.paths.hosts },
     secrets: ka.vrrpInstances.map((i) => i.authPass).filter((p) => p.length > 0),

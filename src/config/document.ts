@@ -112,7 +112,7 @@ const within = (node: unknown, offset: number): boolean => {
 };
 
 /** The path of the deepest mapping key or list item around `offset`, for syntax errors. */
-export function pathAtOffset(doc: Document, offset: number): DocPath {
+function pathAtOffset(doc: Document, offset: number): DocPath {
   const path: (string | number)[] = [];
   let node: unknown = doc.contents;
   for (;;) {

@@ -8,7 +8,7 @@ import type { Diagnostic } from './diagnostics.js';
 import { formatDiagnostic } from './diagnostics.js';
 import { parseYaml, positionOf, type ParsedDocument } from './document.js';
 import { buildCluster } from './build.js';
-import type { Reporter, RuleInput } from './rule.js';
+import { resolvedOf, type Reporter, type RuleInput } from './rule.js';
 import { RULES } from './rules/index.js';
 import { K0SCTL_API_VERSION, NATIVE_API_VERSION, k0sctlSchema, nativeSchema } from './schema.js';
 import type { Cluster, DocPath } from './types.js';
@@ -107,6 +107,7 @@ function ruleInputOf(format: 'native' | 'k0sctl', file: unknown, isSet: RuleInpu
       format,
       hosts: f.spec.hosts.map((input, i) => ({ input, path: ['spec', 'hosts', i] })),
       cplb: f.spec.controlPlaneLoadBalancing,
+      resolved: resolvedOf(f.spec.controlPlaneLoadBalancing, undefined),
       paths: { hosts: ['spec', 'hosts'], cplb: ['spec', 'controlPlaneLoadBalancing'] },
       isSet,
       name: f.metadata?.name ?? 'cplb',
@@ -118,7 +119,7 @@ function ruleInputOf(format: 'native' | 'k0sctl', file: unknown, isSet: RuleInpu
     format,
     hosts: f.spec.hosts.map((input, i) => ({ input, path: ['spec', 'hosts', i] })),
     cplb: spec?.network?.controlPlaneLoadBalancing,
-    k0sApiPort: spec?.api?.port,
+    resolved: resolvedOf(spec?.network?.controlPlaneLoadBalancing, spec?.api?.port),
     paths: {
       hosts: ['spec', 'hosts'],
       cplb: ['spec', 'k0s', 'config', 'spec', 'network', 'controlPlaneLoadBalancing'],

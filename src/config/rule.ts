@@ -1,5 +1,13 @@
 /** Config rules are named functions that add errors and warnings (the changesets way). */
-import type { HealthCheck, HostInput, CplbInput, ProxySettings } from './schema.js';
+import {
+  healthCheckSchema,
+  keepalivedSchema,
+  proxySettingsSchema,
+  type CplbInput,
+  type HealthCheck,
+  type HostInput,
+  type ProxySettings,
+} from './schema.js';
 import type { DocPath } from './types.js';
 
 /** What the rules see: the schema's output before defaults that need cross-field knowledge. */
@@ -9,8 +17,8 @@ export interface RuleInput {
   hosts: { input: HostInput | (Partial<HostInput> & { role: HostInput['role'] }); path: DocPath }[];
   /** Undefined when the file has no controlPlaneLoadBalancing section. */
   cplb: CplbInput | undefined;
-  /** The API port from a k0sctl file's spec.k0s.config.spec.api.port. */
-  k0sApiPort?: number;
+  /** Values with a default that depends on more than their own field, worked out once (defaultsOf). */
+  resolved: Resolved;
   paths: { cplb: DocPath; hosts: DocPath };
   /** Whether the file itself sets the field at `path` (the schema fills in defaults). */
   isSet(path: DocPath): boolean;
@@ -27,18 +35,25 @@ export interface Rule {
 }
 
 export const DEFAULT_VRID = 51;
+const DEFAULT_API_SERVER_PORT = 6443;
 
-export function proxySettingsOf(cplb: CplbInput | undefined): ProxySettings {
-  return { maxConnections: 10_000, idleTimeoutSeconds: 86_400, ...cplb?.proxy };
+export interface Resolved {
+  /** apiServerPort, else a k0sctl file's spec.api.port, else 6443. */
+  apiServerPort: number;
+  proxyPort: number;
+  healthCheck: HealthCheck;
+  proxy: ProxySettings;
 }
 
-export function healthCheckOf(cplb: CplbInput | undefined): HealthCheck {
+/**
+ * Defaults for the blocks a file may leave out, taken from the schema itself (its .default()s), so
+ * the rules and the built cluster read the same values and nothing repeats them.
+ */
+export function resolvedOf(cplb: CplbInput | undefined, k0sApiPort: number | undefined): Resolved {
   return {
-    path: '/readyz',
-    intervalSeconds: 1,
-    timeoutSeconds: 1,
-    fallCount: 3,
-    riseCount: 1,
-    ...cplb?.healthCheck,
+    apiServerPort: cplb?.apiServerPort ?? k0sApiPort ?? DEFAULT_API_SERVER_PORT,
+    proxyPort: (cplb?.keepalived ?? keepalivedSchema.parse({})).userSpaceProxyBindPort,
+    healthCheck: cplb?.healthCheck ?? healthCheckSchema.parse({}),
+    proxy: cplb?.proxy ?? proxySettingsSchema.parse({}),
   };
 }

@@ -18,9 +18,9 @@ const port = (what: string) =>
 const nonEmpty = (what: string) =>
   z.string({ error: `${what} must be a string` }).min(1, { error: `${what} must not be empty` });
 
-export const LB_ALGOS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'dh', 'sh', 'sed', 'nq'] as const;
-export const LB_KINDS = ['NAT', 'DR', 'TUN'] as const;
-export const ROLES = ['controller', 'controller+worker', 'worker', 'single'] as const;
+const LB_ALGOS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'dh', 'sh', 'sed', 'nq'] as const;
+const LB_KINDS = ['NAT', 'DR', 'TUN'] as const;
+const ROLES = ['controller', 'controller+worker', 'worker', 'single'] as const;
 
 const bastionSchema = z
   .strictObject({
@@ -32,7 +32,7 @@ const bastionSchema = z
   })
   .describe('An SSH jump host (like ProxyJump).');
 
-export const sshSchema = z.strictObject({
+const sshSchema = z.strictObject({
   address: nonEmpty('address').describe('Host name or IP address to connect to.'),
   user: nonEmpty('user').default('root').describe('Login user; non-root users need passwordless sudo.'),
   port: port('port').default(22),
@@ -93,7 +93,7 @@ export const vrrpInstanceSchema = z.strictObject({
     .describe("Unicast VRRP: the other controllers' source addresses."),
 });
 
-export const virtualServerSchema = z.strictObject({
+const virtualServerSchema = z.strictObject({
   ipAddress: nonEmpty('ipAddress').describe('One of the VIPs, without a prefix length.'),
   delayLoop: z
     .string({ error: 'delayLoop must be a duration such as "1m" or "30s"' })
@@ -134,7 +134,7 @@ export const healthCheckSchema = z
   );
 
 /** Each proxied connection holds two of the agent's descriptors (its LimitNOFILE is 65536). */
-export const MAX_PROXY_CONNECTIONS = 32_000;
+const MAX_PROXY_CONNECTIONS = 32_000;
 
 export const proxySettingsSchema = z
   .strictObject({

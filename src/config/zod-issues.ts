@@ -18,7 +18,7 @@ export interface SchemaProblem {
 }
 
 /** The keys an object schema accepts at `path`, for suggestions; [] when unknown. */
-export function knownKeysAt(schema: z.ZodType, path: DocPath): string[] {
+function knownKeysAt(schema: z.ZodType, path: DocPath): string[] {
   let s: unknown = schema;
   const walk = (x: unknown): Record<string, unknown> =>
     (x as { _zod: { def: Record<string, unknown> } })._zod.def;

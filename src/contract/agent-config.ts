@@ -18,7 +18,7 @@ import {
 } from './paths.js';
 import { isUrlPath } from './url-path.js';
 
-export const AGENT_SCHEMA_VERSION = 1;
+const AGENT_SCHEMA_VERSION = 1;
 
 const port = z.number().int().min(1).max(65535);
 const positiveMs = z.number().int().min(1);
@@ -46,13 +46,13 @@ const healthCheckSchema = z
     path: ['bearerTokenFile'],
   });
 
-export const upstreamSchema = z.strictObject({
+const upstreamSchema = z.strictObject({
   /** IP address or host name of one controller's API server. */
   address: z.string().min(1),
   port: port.default(6443),
 });
 
-export const vipSchema = z
+const vipSchema = z
   .strictObject({
     address: ipAddress,
     prefix: z.number().int().min(0).max(128),

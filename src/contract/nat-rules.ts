@@ -33,7 +33,7 @@ export function redirectRules(vips: AgentVip[], proxyPort: number): RedirectRule
   }));
 }
 
-export function ruleComment(rule: RedirectRule): string {
+function ruleComment(rule: RedirectRule): string {
   return `cplb: ${rule.instanceName} ${rule.vip}:${rule.apiServerPort}`;
 }
 
@@ -47,7 +47,7 @@ export function ruleSpec(rule: RedirectRule): string[] {
   ]; // prettier-ignore
 }
 
-export const GUARD_COMMENT = 'cplb: only connections redirected from a VIP';
+const GUARD_COMMENT = 'cplb: only connections redirected from a VIP';
 
 /** The filter rule that resets connections to the proxy port that no REDIRECT brought there. */
 export function guardSpec(proxyPort: number): string[] {

@@ -23,7 +23,7 @@ export function printedIp(address: string): string {
   return new URL(`http://[${address}]/`).hostname.slice(1, -1);
 }
 
-export function expandIPv6(address: string): number[] {
+function expandIPv6(address: string): number[] {
   const [head, tail] = address.split('::') as [string, string | undefined];
   const parse = (s: string) => (s ? s.split(':').flatMap(groupOf) : []);
   const h = parse(head);

@@ -4,7 +4,7 @@
  */
 export type Fault = 'config' | 'usage' | 'remote' | 'unhealthy' | 'internal' | 'cancelled';
 
-export const EXIT_CODES: Record<Fault, number> = {
+const EXIT_CODES: Record<Fault, number> = {
   config: 2,
   usage: 2,
   remote: 1,

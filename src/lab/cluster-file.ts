@@ -46,7 +46,7 @@ export function renderClusterFile(
   return lines.join('\n');
 }
 
-export function knownHostsName(host: Pick<HostPlan, 'address' | 'sshPort'>): string {
+function knownHostsName(host: Pick<HostPlan, 'address' | 'sshPort'>): string {
   return host.sshPort === 22 ? host.address : `[${host.address}]:${host.sshPort}`;
 }
 

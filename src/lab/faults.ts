@@ -43,7 +43,7 @@ async function inNs(layout: LabLayout, argv: string[], input?: string, allowFail
  * The nft bridge family needs no br_netfilter; iptables on the bridged FORWARD chain (with
  * bridge-nf-call-iptables) is the fallback for kernels without it.
  */
-export async function blockVrrp(layout: LabLayout): Promise<void> {
+async function blockVrrp(layout: LabLayout): Promise<void> {
   const rules = [
     `add table bridge ${NFT_TABLE}`,
     `flush table bridge ${NFT_TABLE}`,
@@ -63,7 +63,7 @@ export async function blockVrrp(layout: LabLayout): Promise<void> {
   if (exists.code !== 0) await inNs(layout, ['iptables', '-I', 'FORWARD', '-p', '112', '-j', 'DROP']);
 }
 
-export async function unblockVrrp(layout: LabLayout): Promise<void> {
+async function unblockVrrp(layout: LabLayout): Promise<void> {
   await inNs(layout, ['nft', 'delete', 'table', 'bridge', NFT_TABLE], undefined, true);
   for (;;) {
     const del = await inNs(layout, ['iptables', '-D', 'FORWARD', '-p', '112', '-j', 'DROP'], undefined, true);
@@ -76,11 +76,6 @@ export async function vrrpBlocked(layout: LabLayout): Promise<boolean> {
   if (nft.code === 0) return true;
   const ipt = await inNs(layout, ['iptables', '-C', 'FORWARD', '-p', '112', '-j', 'DROP'], undefined, true);
   return ipt.code === 0;
-}
-
-/** The sick switch lives in the host's own /run, reached through /proc/PID/root from outside. */
-export function sickFilePath(pid: number): string {
-  return `/proc/${pid}/root${SICK_FILE}`;
 }
 
 /** A switch file in the host's own /run: present (with `text`) or absent. */

@@ -16,7 +16,7 @@ import {
   standinArgs,
 } from './standin.js';
 
-export const STANDIN_UNIT = 'cplb-lab-standin.service';
+const STANDIN_UNIT = 'cplb-lab-standin.service';
 
 export function renderSshdConfig(host: HostPlan, flavor: LabFlavor): string {
   return [
@@ -42,13 +42,13 @@ export function renderSshdConfig(host: HostPlan, flavor: LabFlavor): string {
   ].join('\n');
 }
 
-export function renderEtcHosts(layout: LabLayout): string {
+function renderEtcHosts(layout: LabLayout): string {
   const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
   for (const h of layout.hosts) lines.push(`${h.address}\t${h.name}`);
   return lines.join('\n') + '\n';
 }
 
-export function renderStandinUnit(hostName: string): string {
+function renderStandinUnit(hostName: string): string {
   return [
     '[Unit]',
     'Description=cplbctl lab kube-apiserver stand-in',

@@ -22,7 +22,7 @@ export function hostPlan(state: LabState, name: string): HostPlan {
   return host;
 }
 
-export function readyPorts(host: HostPlan): number[] {
+function readyPorts(host: HostPlan): number[] {
   return host.role === 'controller' ? [host.sshPort, STANDIN_PORT] : [host.sshPort];
 }
 

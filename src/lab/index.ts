@@ -3,7 +3,7 @@
  * for tests and demos. `labUp` is idempotent and boots crashed hosts again; `labDown` removes exactly what
  * the state file says `up` made.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { CplbError } from '../core/errors.js';
 import { type Fault, applyHostFault, applyLabFault, isHostFault, isLabFault, vrrpBlocked } from './faults.js';
 import { type ExecResult, execInHost, hostPlan, hostRunning } from './hosts.js';
@@ -12,15 +12,7 @@ import { downLocked, upLocked } from './lifecycle.js';
 import { bridgePortsUp, prefixHeld } from './net.js';
 import { ensurePrerequisites } from './prereqs.js';
 import { SICK_FILE } from './standin.js';
-import {
-  LAB_ROOT,
-  type LabState,
-  labPaths,
-  readState,
-  removeEmptyLabRoot,
-  withLock,
-  writeState,
-} from './state.js';
+import { type LabState, labPaths, readState, removeEmptyLabRoot, withLock, writeState } from './state.js';
 
 export type { LabFlavor, HostRole, Fault, ExecResult };
 export { HOST_FAULTS, LAB_FAULTS } from './faults.js';
@@ -237,13 +229,4 @@ async function faultLocked(name: string, host: string | undefined, fault: Fault 
   if (host === undefined) throw new CplbError(`${fault} needs a host`, { code: 'LAB_FAULT', fault: 'usage' });
   await applyHostFault(state, hostPlan(state, host), fault);
   await writeState(state);
-}
-
-/** Names of the labs with a state file. */
-export async function labNames(): Promise<string[]> {
-  const entries = await readdir(LAB_ROOT, { withFileTypes: true }).catch(() => []);
-  const names: string[] = [];
-  for (const e of entries)
-    if (e.isDirectory() && (await readState(e.name).catch(() => null))) names.push(e.name);
-  return names.sort();
 }

@@ -55,10 +55,10 @@ export interface LabLayout {
 export const DEFAULT_POOL = '198.18.0.0/15';
 /** A lab needs two /24s: the main network and the secondary one. */
 export const LAB_BLOCK_LEN = 23;
-export const MAX_CONTROLLERS = 80;
+const MAX_CONTROLLERS = 80;
 export const NON_ROOT_USER = 'cplb';
 
-export function parseIp(text: string): number | null {
+function parseIp(text: string): number | null {
   const parts = text.split('.');
   if (parts.length !== 4) return null;
   let n = 0;
@@ -69,11 +69,11 @@ export function parseIp(text: string): number | null {
   return n;
 }
 
-export function formatIp(n: number): string {
+function formatIp(n: number): string {
   return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 }
 
-export function cidrSize(c: Cidr): number {
+function cidrSize(c: Cidr): number {
   return 2 ** (32 - c.len);
 }
 

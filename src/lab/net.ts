@@ -26,7 +26,7 @@ export const netnsExists = (name: string): Promise<boolean> =>
     () => false,
   );
 
-export const linkExists = (name: string): Promise<boolean> =>
+const linkExists = (name: string): Promise<boolean> =>
   access(`/sys/class/net/${name}`).then(
     () => true,
     () => false,

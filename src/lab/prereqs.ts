@@ -60,7 +60,7 @@ export async function missingPackages(flavor: LabFlavor): Promise<string[]> {
   return [...new Set(missing.filter((p): p is string => p !== null))].sort();
 }
 
-export function aptInstallCommand(pkgs: readonly string[]): string {
+function aptInstallCommand(pkgs: readonly string[]): string {
   return `apt-get install -y --no-install-recommends ${pkgs.join(' ')}`;
 }
 

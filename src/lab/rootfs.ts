@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { CplbError } from '../core/errors.js';
 import { run, sleep } from './run.js';
 
-export const ROOTFS_CACHE = process.env.CPLBCTL_ROOTFS_CACHE ?? '/var/cache/cplbctl';
-export const ROOTFS_DIR = join(ROOTFS_CACHE, 'rootfs-bookworm');
-export const ROOTFS_PACKAGES = [
+const ROOTFS_CACHE = process.env.CPLBCTL_ROOTFS_CACHE ?? '/var/cache/cplbctl';
+const ROOTFS_DIR = join(ROOTFS_CACHE, 'rootfs-bookworm');
+const ROOTFS_PACKAGES = [
   'systemd',
   'systemd-sysv',
   'dbus',
@@ -51,7 +51,7 @@ async function machineMirror(): Promise<string> {
   return debianMirrorFrom(texts);
 }
 
-export async function rootfsReady(dir = ROOTFS_DIR): Promise<boolean> {
+async function rootfsReady(dir = ROOTFS_DIR): Promise<boolean> {
   return (await readFile(join(dir, STAMP), 'utf8').catch(() => '')) === stampText();
 }
 

@@ -6,7 +6,7 @@
  */
 
 /** Inside each host (same path on both flavors). */
-export const STANDIN_DIR = '/opt/cplb-lab';
+const STANDIN_DIR = '/opt/cplb-lab';
 export const STANDIN_SCRIPT_PATH = `${STANDIN_DIR}/standin.mjs`;
 export const STANDIN_CERT_PATH = `${STANDIN_DIR}/tls/server.crt`;
 export const STANDIN_KEY_PATH = `${STANDIN_DIR}/tls/server.key`;

@@ -127,7 +127,7 @@ export function parseRefresh(stdout: string): RefreshResult {
   return { state: 'unknown' };
 }
 
-export function parseOwner(text: string): LockOwner | null {
+function parseOwner(text: string): LockOwner | null {
   const kv = new Map<string, string>();
   for (const line of text.split('\n')) {
     const eq = line.indexOf('=');

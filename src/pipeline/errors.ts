@@ -40,7 +40,7 @@ export function toCplbError(err: unknown, phase: string, host?: string): CplbErr
   return new CplbError(messageOf(err), { code: 'PHASE_ERROR', fault: faultOf(err), phase, host, cause: err });
 }
 
-export function faultOf(err: unknown): Fault {
+function faultOf(err: unknown): Fault {
   if (err instanceof CplbError) return err.fault;
   // Programming errors are ours; anything else a phase lets escape came from talking to a host.
   const bug = err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError;

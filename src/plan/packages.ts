@@ -17,7 +17,7 @@ export function missingPackages(facts: HostFacts, needIptables: boolean, needIp6
   return pkgs;
 }
 
-export function installCommand(manager: PackagePlan['manager'], packages: string[]): string {
+function installCommand(manager: PackagePlan['manager'], packages: string[]): string {
   const names = shJoin(packages);
   switch (manager) {
     case 'apt':

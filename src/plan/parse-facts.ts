@@ -9,6 +9,7 @@ import { AGENT_PIDFILE, SERVICE_NAME } from '../contract/paths.js';
 import type { HostFacts, OsInfo, ToolInfo } from './facts.js';
 import type { InitSystem } from '../contract/paths.js';
 import { parseDefaultRoute, parseIpAddr } from './parse-net.js';
+import { vipAddresses } from '../config/cluster.js';
 
 export { parseDefaultRoute, parseIpAddr } from './parse-net.js';
 
@@ -102,7 +103,7 @@ export function parseInit(text: string): InitSystem {
 }
 
 /** A tool section: its path on the first line, the first line of its version output next. */
-export function parseTool(text: string, version: (line: string) => string | undefined): ToolInfo {
+function parseTool(text: string, version: (line: string) => string | undefined): ToolInfo {
   const [path, output = ''] = text.split('\n').map((l) => l.trim());
   if (!path) return { present: false };
   const info: ToolInfo = { present: true, path };
@@ -144,11 +145,6 @@ export function parseClockMs(text: string): number | undefined {
   return rest === '' && digits.length >= 16 ? Math.round(Number(digits) / 1e6) : Number(digits) * 1000;
 }
 
-/** Every VIP address of the cluster: the ip addr parser sorts those out of the host's addresses. */
-export function vipAddressesOf(cluster: Cluster): string[] {
-  return cluster.cplb.vrrpInstances.flatMap((inst) => inst.vips.map((v) => v.address));
-}
-
 /**
  * FACTS_SCRIPT's output → HostFacts. `localMs` is the local clock when the remote one was read
  * (take the midpoint of the exec), for the skew check.
@@ -171,7 +167,7 @@ export function parseFactsOutput(host: string, stdout: string, cluster: Cluster,
   let interfaces: HostFacts['interfaces'];
   let defaultRoutes: HostFacts['defaultRoutes'];
   try {
-    interfaces = parseIpAddr(section('addr'), vipAddressesOf(cluster));
+    interfaces = parseIpAddr(section('addr'), vipAddresses(cluster));
     defaultRoutes = [parseDefaultRoute(section('route4'), 4), parseDefaultRoute(section('route6'), 6)].filter(
       (r) => r !== undefined,
     );

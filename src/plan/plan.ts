@@ -4,7 +4,6 @@
  */
 import { createHash } from 'node:crypto';
 import type { Cluster, Host } from '../config/types.js';
-import { CplbError } from '../core/errors.js';
 import { renderAgentConfig } from '../render/agent-config.js';
 import type { AgentCommand } from '../render/agent-command.js';
 import { describeRedirectRules } from '../render/iptables.js';
@@ -34,7 +33,7 @@ import {
   resolveUnicast,
   type ResolvedInterface,
 } from './resolve.js';
-import { validateFacts, type FactDiagnostic } from './validate-facts.js';
+import { everyVip } from '../config/cluster.js';
 
 export interface PlannedFile {
   path: string;
@@ -46,8 +45,6 @@ export interface PlannedFile {
   artifact?: 'agent-sea' | 'agent-js';
   /** sha256 hex of what lands on the host (of `content`, or of the artifact when opts gave it). */
   sha256?: string;
-  /** The file holds authPass: shown redacted. */
-  secret: boolean;
 }
 
 export interface PlannedInstance {
@@ -81,7 +78,6 @@ export interface Plan {
   hosts: HostPlan[];
   /** Host names in the order to reload: VIP holders last, so a VIP moves at most once. */
   reloadOrder: string[];
-  warnings: FactDiagnostic[];
 }
 
 export interface PlanOptions {
@@ -93,19 +89,8 @@ export interface PlanOptions {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/** The pure plan, from facts that passed assertFactsFit (validate-facts.ts): it does not check them again. */
 export function plan(cluster: Cluster, facts: readonly HostFacts[], opts: PlanOptions = {}): Plan {
-  const diagnostics = validateFacts(cluster, facts);
-  const errors = diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length)
-    throw new CplbError(
-      `host checks failed:\n${errors.map((e) => `  [${e.host ?? 'cluster'}] ${e.message} (${e.hint})`).join('\n')}`,
-      {
-        code: 'HOST_CHECKS_FAILED',
-        fault: 'remote',
-        phase: 'plan',
-        hint: 'each line says what to change on the host or in the config',
-      },
-    );
   const byHost = new Map(facts.map((f) => [f.host, f]));
   const factsOf = (h: Host) => byHost.get(h.name)!;
   const nics = new Map(cluster.controllers.map((h) => [h.name, interfacesOf(cluster, h, factsOf(h))]));
@@ -141,7 +126,6 @@ export function plan(cluster: Cluster, facts: readonly HostFacts[], opts: PlanOp
     cluster: cluster.name,
     hosts,
     reloadOrder,
-    warnings: diagnostics.filter((d) => d.severity === 'warning'),
   };
 }
 
@@ -183,7 +167,7 @@ function planHost(
       name: inst.name,
       interface: nics[i]!.iface.name,
       family: familyOf(inst),
-      virtualRouterId: inst.virtualRouterID,
+      virtualRouterID: inst.virtualRouterID,
       advertIntervalSeconds: inst.advertIntervalSeconds,
       authPass: inst.authPass,
       vips: inst.vips.map((v) => v.cidr),
@@ -198,15 +182,13 @@ function planHost(
     virtualServers,
   });
 
-  const vips = cplb.vrrpInstances.flatMap((inst) =>
-    inst.vips.map((v) => ({
-      address: v.address,
-      prefix: v.prefix,
-      family: v.family,
-      apiServerPort: cplb.apiServerPort,
-      instanceName: inst.name,
-    })),
-  );
+  const vips = everyVip(cluster).map(({ instance, vip }) => ({
+    address: vip.address,
+    prefix: vip.prefix,
+    family: vip.family,
+    apiServerPort: cplb.apiServerPort,
+    instanceName: instance.name,
+  }));
   const backend = facts.iptables.backend ?? 'nft';
   const agentJson = renderAgentConfig({
     hostName: host.name,
@@ -231,11 +213,11 @@ function planHost(
   const artifactSha = packaging.value === 'sea' ? opts.agentSha256?.sea : opts.agentSha256?.js;
   const agentFile: PlannedFile =
     packaging.value === 'sea'
-      ? { path: AGENT_BIN, mode: 0o755, owner: 'root', group: 'root', artifact: 'agent-sea', secret: false }
-      : { path: AGENT_JS, mode: 0o644, owner: 'root', group: 'root', artifact: 'agent-js', secret: false };
+      ? { path: AGENT_BIN, mode: 0o755, owner: 'root', group: 'root', artifact: 'agent-sea' }
+      : { path: AGENT_JS, mode: 0o644, owner: 'root', group: 'root', artifact: 'agent-js' };
   if (artifactSha) agentFile.sha256 = artifactSha;
-  const text = (path: string, mode: number, content: string, secret: boolean): PlannedFile => ({
-    path, mode, owner: 'root', group: 'root', content, sha256: sha256(content), secret,
+  const text = (path: string, mode: number, content: string): PlannedFile => ({
+    path, mode, owner: 'root', group: 'root', content, sha256: sha256(content),
   }); // prettier-ignore
 
   const needV6 = cplb.vrrpInstances.some((i) => familyOf(i) === 6);
@@ -251,9 +233,9 @@ function planHost(
     ],
     files: [
       agentFile,
-      text(service.path, service.mode, service.content, false),
-      text(AGENT_CONFIG, 0o600, agentJson, false),
-      text(KEEPALIVED_CONF, 0o600, keepalivedConf, true),
+      text(service.path, service.mode, service.content),
+      text(AGENT_CONFIG, 0o600, agentJson),
+      text(KEEPALIVED_CONF, 0o600, keepalivedConf),
     ],
     service: {
       name: service.name,

@@ -68,7 +68,7 @@ export function hostAddresses(iface: NetInterface, family: 4 | 6): InterfaceAddr
   return iface.addresses.filter((a) => a.family === family && a.scope === 'global');
 }
 
-export function allAddresses(facts: HostFacts): InterfaceAddress[] {
+function allAddresses(facts: HostFacts): InterfaceAddress[] {
   return facts.interfaces.flatMap((i) => i.addresses);
 }
 
@@ -95,9 +95,4 @@ export function resolveUnicast(inst: VrrpInstance, facts: HostFacts): Resolved<U
         : `${inst.name}: several unicast addresses (${mine.join(', ')}) are addresses of this host`,
     hint: 'unicastSourceIP plus unicastPeers must name exactly one address of each controller',
   };
-}
-
-/** The address other controllers reach this host's API server at: its own address on the VRRP NIC. */
-export function apiAddressOf(host: Host, iface: NetInterface | undefined, family: 4 | 6): string {
-  return (iface && hostAddresses(iface, family)[0]?.address) ?? host.ssh.address;
 }

@@ -4,6 +4,7 @@
  */
 import { canonicalIp, inSubnet } from '../contract/net.js';
 import type { Cluster, Host } from '../config/types.js';
+import { CplbError } from '../core/errors.js';
 import type { HostFacts } from './facts.js';
 import { healthFileProblems } from './health-files.js';
 import { agentPackaging, MIN_NODE_MAJOR } from './packaging.js';
@@ -19,7 +20,28 @@ export interface FactDiagnostic {
   hint: string;
 }
 
-export const MAX_CLOCK_SPREAD_MS = 30_000;
+const MAX_CLOCK_SPREAD_MS = 30_000;
+
+/**
+ * The one verdict on facts: every error in one CplbError (FACTS_INVALID, exit 2: the hosts do not fit
+ * the file, and nothing was changed), else the warnings for the caller to print. Apply's Validate
+ * facts phase and status/verify's expected plan both ask it; plan() trusts facts that passed.
+ */
+export function assertFactsFit(cluster: Cluster, allFacts: readonly HostFacts[]): FactDiagnostic[] {
+  const findings = validateFacts(cluster, allFacts);
+  const errors = findings.filter((d) => d.severity === 'error');
+  if (errors.length)
+    throw new CplbError(
+      `the hosts do not fit ${cluster.file}:\n${errors.map((e) => `  ${e.host ? `[${e.host}] ` : ''}${e.message}; ${e.hint}`).join('\n')}`,
+      {
+        code: 'FACTS_INVALID',
+        fault: 'config',
+        phase: 'Validate facts',
+        hint: 'nothing was changed on any host',
+      },
+    );
+  return findings;
+}
 
 export function validateFacts(cluster: Cluster, allFacts: readonly HostFacts[]): FactDiagnostic[] {
   const out: FactDiagnostic[] = [];
@@ -164,7 +186,7 @@ function checkHolders(cluster: Cluster, byHost: Map<string, HostFacts>, out: Fac
     }
 }
 
-export function heldBy(facts: HostFacts | undefined, address: string): boolean {
+function heldBy(facts: HostFacts | undefined, address: string): boolean {
   const want = canonicalIp(address);
   return facts?.interfaces.some((i) => i.vipsHeld.some((v) => canonicalIp(v) === want)) ?? false;
 }

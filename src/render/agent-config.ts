@@ -31,7 +31,7 @@ export interface AgentConfigRenderInput {
   iptablesBackend: 'nft' | 'legacy';
 }
 
-export function agentConfigOf(input: AgentConfigRenderInput): AgentConfigInput {
+function agentConfigOf(input: AgentConfigRenderInput): AgentConfigInput {
   const hc = input.healthCheck;
   const config: AgentConfigInput = {
     schemaVersion: 1,

@@ -9,7 +9,7 @@ export interface KeepalivedInstance {
   /** Resolved interface name on this host (never a MAC). */
   interface: string;
   family: 4 | 6;
-  virtualRouterId: number;
+  virtualRouterID: number;
   advertIntervalSeconds: number;
   authPass: string;
   /** CIDRs, e.g. 198.18.0.100/24. */
@@ -72,7 +72,7 @@ function renderInstance(inst: KeepalivedInstance, vrrpVersion: 2 | 3, trackName:
   const body: string[] = [
     'state BACKUP',
     `interface ${dev}`,
-    `virtual_router_id ${token(inst.virtualRouterId, 'virtual_router_id')}`,
+    `virtual_router_id ${token(inst.virtualRouterID, 'virtual_router_id')}`,
     `priority ${VRRP_PRIORITY}`,
     `advert_int ${seconds(inst.advertIntervalSeconds)}`,
   ];

@@ -25,7 +25,7 @@ export interface LauncherPaths {
   agentMarker: string;
 }
 
-export const LAUNCHER_DEFAULTS: LauncherPaths = {
+const LAUNCHER_DEFAULTS: LauncherPaths = {
   runDir: RUN_DIR,
   log: AGENT_LOG,
   self: PLAIN_LAUNCHER,

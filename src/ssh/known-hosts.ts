@@ -59,7 +59,7 @@ function parseHashed(hosts: string): KnownHostEntry['hashed'] {
   return { salt: Buffer.from(match[1], 'base64'), hash: Buffer.from(match[2], 'base64') };
 }
 
-export function entryMatchesHost(entry: KnownHostEntry, token: string): boolean {
+function entryMatchesHost(entry: KnownHostEntry, token: string): boolean {
   if (entry.hashed) {
     const hmac = createHmac('sha1', entry.hashed.salt).update(token.toLowerCase()).digest();
     return hmac.equals(entry.hashed.hash);

@@ -37,7 +37,7 @@ export interface ResolvedTarget {
 const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 const DEFAULT_USER = 'root'; // k0sctl's default too: cluster hosts are usually reached as root
 
-export function formatHostName(address: string, port: number): string {
+function formatHostName(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 

@@ -3,6 +3,7 @@ import type { AgentStatus } from '../contract/status.js';
 import type { Cluster } from '../config/types.js';
 import type { ApplyState } from '../apply/state.js';
 import { AGENT_CONFIG, KEEPALIVED_CONF } from '../contract/paths.js';
+import { everyVip, maxAdvertSeconds } from '../config/cluster.js';
 
 export type HostStatus =
   { host: string; ok: true; status: AgentStatus } | { host: string; ok: false; error: string };
@@ -14,15 +15,13 @@ export interface VipHolders {
 }
 
 export function holdersOf(cluster: Cluster, statuses: readonly HostStatus[]): VipHolders[] {
-  return cluster.cplb.vrrpInstances.flatMap((inst) =>
-    inst.vips.map((v) => ({
-      vip: v.address,
-      instance: inst.name,
-      holders: statuses
-        .filter((s) => s.ok && s.status.vips.some((x) => x.address === v.address && x.held))
-        .map((s) => s.host),
-    })),
-  );
+  return everyVip(cluster).map(({ instance, vip }) => ({
+    vip: vip.address,
+    instance: instance.name,
+    holders: statuses
+      .filter((s) => s.ok && s.status.vips.some((x) => x.address === vip.address && x.held))
+      .map((s) => s.host),
+  }));
 }
 
 /** "exactly one holder per VIP and every agent healthy", or what is wrong. */
@@ -70,6 +69,6 @@ export function notYetReloaded(state: ApplyState, statuses: readonly HostStatus[
 
 /** Election takes 3 adverts plus skew after a start; give it that plus room for a slow host. */
 export function verifyTimeoutMs(state: ApplyState): number {
-  const advert = Math.max(...state.cluster.cplb.vrrpInstances.map((i) => i.advertIntervalSeconds));
+  const advert = maxAdvertSeconds(state.cluster);
   return Math.round((3 * advert + 1) * 1000) + 15_000;
 }

@@ -14,7 +14,7 @@ export interface CheckResult {
 }
 
 /** A rule the agent had to put back this recently still fails verify: it vanished just before. */
-export const RECENT_REPAIR_SECONDS = 60;
+const RECENT_REPAIR_SECONDS = 60;
 
 /** Problems indented by two spaces explain the one above them; the summary names the first problem. */
 const check = (
@@ -34,7 +34,7 @@ const check = (
   };
 };
 
-export function reachableCheck(state: InspectState): CheckResult {
+function reachableCheck(state: InspectState): CheckResult {
   const all = state.cluster.controllers.length;
   const problems = [
     ...[...state.unreachable].map(([h, why]) => `[${h}] unreachable: ${why}`),
@@ -98,7 +98,7 @@ export function holderCheck(state: InspectState): CheckResult {
   });
 }
 
-export function configCheck(state: InspectState): CheckResult {
+function configCheck(state: InspectState): CheckResult {
   const problems: string[] = [];
   if (!state.plan) problems.push(`not compared: ${state.planError ?? 'no plan'}`);
   else
@@ -113,7 +113,7 @@ export function configCheck(state: InspectState): CheckResult {
   return check('config', problems, `${files} rendered files match the cluster file on every controller`);
 }
 
-export function redirectCheck(state: InspectState): CheckResult {
+function redirectCheck(state: InspectState): CheckResult {
   if (state.cluster.cplb.disableLoadBalancer) return check('redirect', [], 'not used (disableLoadBalancer)');
   const problems: string[] = [];
   let repairsTotal = 0;
@@ -136,7 +136,7 @@ export function redirectCheck(state: InspectState): CheckResult {
   });
 }
 
-export function servicesCheck(state: InspectState): CheckResult {
+function servicesCheck(state: InspectState): CheckResult {
   const problems: string[] = [];
   for (const h of reachableHosts(state)) {
     const r = hostReport(state, h.name);
@@ -168,7 +168,7 @@ export function healthCheck(state: InspectState): CheckResult {
   return check('agent-health', problems, `every agent is healthy${note}`, { unhealthyUpstreams: [...sick] });
 }
 
-export function lbCheck(state: InspectState): CheckResult {
+function lbCheck(state: InspectState): CheckResult {
   if (state.cluster.cplb.disableLoadBalancer)
     return check('load-balancing', [], 'not used (disableLoadBalancer)');
   if (!state.lb) return check('load-balancing', [state.lbError ?? 'not probed'], '');

@@ -6,6 +6,7 @@ import { describeDrift, fileDrift, type FileDrift } from './drift.js';
 import type { HostSnapshot } from './host-snapshot.js';
 import { checkNat, type ExpectedRedirect } from './nat-rules.js';
 import type { InspectState } from './state.js';
+import { everyVip, vipAddresses } from '../config/cluster.js';
 
 export interface HostReport {
   host: string;
@@ -64,33 +65,31 @@ export interface ClusterReport {
   hosts: HostReport[];
 }
 
-export function expectedRedirects(cluster: Cluster): ExpectedRedirect[] {
+function expectedRedirects(cluster: Cluster): ExpectedRedirect[] {
   if (cluster.cplb.disableLoadBalancer) return [];
-  return cluster.cplb.vrrpInstances.flatMap((i) =>
-    i.vips.map((v) => ({ vip: v.address, family: v.family, apiServerPort: cluster.cplb.apiServerPort })),
-  );
+  return everyVip(cluster).map(({ vip }) => ({
+    vip: vip.address,
+    family: vip.family,
+    apiServerPort: cluster.cplb.apiServerPort,
+  }));
 }
 
 export function vipsOn(cluster: Cluster, snap: HostSnapshot): string[] {
   const here = new Set(snap.addresses.map((a) => canonicalIp(a.address)));
-  return cluster.cplb.vrrpInstances
-    .flatMap((i) => i.vips.map((v) => v.address))
-    .filter((v) => here.has(canonicalIp(v)));
+  return vipAddresses(cluster).filter((v) => here.has(canonicalIp(v)));
 }
 
-export function vipReports(cluster: Cluster, snapshots: ReadonlyMap<string, HostSnapshot>): VipReport[] {
-  return cluster.cplb.vrrpInstances.flatMap((inst) =>
-    inst.vips.map((v) => ({
-      vip: v.address,
-      instance: inst.name,
-      holders: cluster.controllers
-        .filter((h) => {
-          const s = snapshots.get(h.name);
-          return s !== undefined && vipsOn(cluster, s).includes(v.address);
-        })
-        .map((h) => h.name),
-    })),
-  );
+function vipReports(cluster: Cluster, snapshots: ReadonlyMap<string, HostSnapshot>): VipReport[] {
+  return everyVip(cluster).map(({ instance: inst, vip: v }) => ({
+    vip: v.address,
+    instance: inst.name,
+    holders: cluster.controllers
+      .filter((h) => {
+        const s = snapshots.get(h.name);
+        return s !== undefined && vipsOn(cluster, s).includes(v.address);
+      })
+      .map((h) => h.name),
+  }));
 }
 
 export function hostReport(state: InspectState, hostName: string): HostReport {

@@ -40,11 +40,11 @@ export interface LbReport {
 
 export const LOCAL = 'this machine';
 
-export function connectionsFor(upstreams: readonly UpstreamRef[]): number {
+function connectionsFor(upstreams: readonly UpstreamRef[]): number {
   return Math.max(3, 3 * upstreams.filter((u) => u.healthy).length);
 }
 
-export function summarize(
+function summarize(
   from: string,
   vip: string,
   fingerprints: readonly (string | undefined)[],

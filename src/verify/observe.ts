@@ -6,17 +6,14 @@
 import type { Host } from '../config/types.js';
 import { messageOf } from '../pipeline/errors.js';
 import { probeLoadBalancing, type LbReport, type UpstreamRef } from './lb-probe.js';
-import { sampleHost, timelines, windowPlan, clusterVips, type Observation } from './sampler.js';
+import { sampleHost, timelines, windowPlan, type Observation } from './sampler.js';
 import { reachableHosts, type InspectState } from './state.js';
 import { vipsOn } from './host-report.js';
-
-export function maxAdvertSeconds(state: InspectState): number {
-  return Math.max(...state.cluster.cplb.vrrpInstances.map((i) => i.advertIntervalSeconds));
-}
+import { maxAdvertSeconds, vipAddresses } from '../config/cluster.js';
 
 export async function watchVips(state: InspectState, hosts: readonly Host[]): Promise<Observation> {
-  const req = windowPlan(maxAdvertSeconds(state));
-  const vips = clusterVips(state.cluster).map((v) => v.vip);
+  const req = windowPlan(maxAdvertSeconds(state.cluster));
+  const vips = vipAddresses(state.cluster);
   const samples = await Promise.all(hosts.map((h) => sampleHost(state.remotes.get(h.name)!, req, vips)));
   return {
     windowSeconds: ((req.count - 1) * req.intervalMs) / 1000,
@@ -27,7 +24,7 @@ export async function watchVips(state: InspectState, hosts: readonly Host[]): Pr
 }
 
 /** A controller whose traffic to the VIP crosses the network: one that holds no VIP now. */
-export function vantageHost(state: InspectState): Host | undefined {
+function vantageHost(state: InspectState): Host | undefined {
   const hosts = reachableHosts(state).filter((h) => {
     const s = state.snapshots.get(h.name);
     return s?.agent.ok;
@@ -36,7 +33,7 @@ export function vantageHost(state: InspectState): Host | undefined {
 }
 
 /** The API servers as the VIP holder's agent sees them (any agent's view when no single holder). */
-export function upstreamsOf(state: InspectState): UpstreamRef[] {
+function upstreamsOf(state: InspectState): UpstreamRef[] {
   const statuses = reachableHosts(state)
     .map((h) => state.snapshots.get(h.name))
     .filter((s) => s?.agent.ok)
@@ -57,7 +54,7 @@ export async function probeLb(state: InspectState, localProbe: boolean): Promise
   try {
     return await probeLoadBalancing({
       remote: state.remotes.get(vantage.name)!,
-      vips: clusterVips(state.cluster).map((v) => v.vip),
+      vips: vipAddresses(state.cluster),
       apiServerPort: state.cluster.cplb.apiServerPort,
       upstreams: upstreamsOf(state),
       local: localProbe,

@@ -10,6 +10,7 @@ import { shq } from '../contract/quote.js';
 import { nsToMs, parseIpOneline, SH_HEAD } from './sh.js';
 import { sections } from '../contract/script.js';
 import { parseVrrpStats, statsDumpShell, type VrrpCounters } from './vrrp-stats.js';
+import { everyVip } from '../config/cluster.js';
 
 export interface SampleRequest {
   count: number;
@@ -56,10 +57,6 @@ export function parseSamples(host: string, stdout: string, vips: readonly string
   return out;
 }
 
-export function clusterVips(cluster: Cluster): { vip: string; instance: string }[] {
-  return cluster.cplb.vrrpInstances.flatMap((i) => i.vips.map((v) => ({ vip: v.address, instance: i.name })));
-}
-
 export async function sampleHost(
   remote: Remote,
   req: SampleRequest,
@@ -81,7 +78,7 @@ export interface VipTimeline {
 
 export function timelines(cluster: Cluster, hosts: readonly HostSamples[]): VipTimeline[] {
   const n = Math.max(0, ...hosts.map((h) => h.samples.length));
-  return clusterVips(cluster).map(({ vip, instance }) => {
+  return everyVip(cluster).map(({ vip: { address: vip }, instance: { name: instance } }) => {
     const perSample = Array.from({ length: n }, (_, i) =>
       hosts.filter((h) => h.samples[i]?.vips.includes(vip)).map((h) => h.host),
     );

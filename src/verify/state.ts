@@ -63,7 +63,7 @@ export function reachableHosts(state: InspectState): Host[] {
 }
 
 /** Hosts with a connection and no failed read. */
-export function healthyReadHosts(state: InspectState): Host[] {
+function healthyReadHosts(state: InspectState): Host[] {
   return reachableHosts(state).filter((h) => !state.hostErrors.has(h.name));
 }
 

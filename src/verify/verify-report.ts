@@ -37,7 +37,7 @@ function probeCell(r: RoundResult): string {
   return `${r.failedProbes}/${r.vantages.reduce((n, v) => n + v.probes, 0)}${slow ? ` (+${slow} slow)` : ''}`;
 }
 
-export function renderFailover(f: FailoverReport): string {
+function renderFailover(f: FailoverReport): string {
   const rows = f.rounds.map((r) => [
     String(r.round),
     r.from,

@@ -1,6 +1,6 @@
 /** Helpers for the lab e2e tests: a real `ssh` client, TLS probes, VIP holders, machine snapshots. */
 import { execFile } from 'node:child_process';
-import { readFile, readdir, readlink } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { request } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
@@ -190,9 +190,4 @@ export async function snapshotMachine(): Promise<MachineSnapshot> {
       .filter(Boolean),
     processes: await liveProcesses(),
   };
-}
-
-/** The namespace inode of a process (to tell a lab process from anything else). */
-export async function netnsOf(pid: number): Promise<string> {
-  return readlink(`/proc/${pid}/ns/net`).catch(() => '');
 }

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireScript, parseAcquire, refreshScript, type LockOwner } from '../../src/lock/host-lock.js';
-import { connect, shq, type Remote } from '../../src/ssh/index.js';
+import { connect, type Remote } from '../../src/ssh/index.js';
+import { shq } from '../../src/contract/quote.js';
 import { makeKeyPair, startSshd, tempDir, type KeyPair, type Sshd } from './ssh-fixture.js';
 
 const RACERS = 6;

@@ -162,7 +162,7 @@ describe('generated configs pass too', () => {
           name: `k0s-vip-${i}`,
           interface: r.iface,
           family: r.family,
-          virtualRouterId: 51 + i,
+          virtualRouterID: 51 + i,
           advertIntervalSeconds: r.advert,
           authPass: r.pass,
           vips: Array.from({ length: r.vipCount }, (_, j) => `${addr(251 + j)}/${r.family === 4 ? 24 : 64}`),

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CplbError } from '../../src/core/errors.js';
-import { connect, MAX_CHANNELS, MAX_OUTPUT_BYTES, shJoin, shq, type Remote } from '../../src/ssh/index.js';
+import { connect, MAX_CHANNELS, MAX_OUTPUT_BYTES, type Remote } from '../../src/ssh/index.js';
+import { shJoin, shq } from '../../src/contract/quote.js';
 import { makeKeyPair, startSshd, tempDir, type KeyPair, type Sshd } from './ssh-fixture.js';
 
 /** Commands and files over a real OpenSSH server. */

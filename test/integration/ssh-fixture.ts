@@ -72,7 +72,7 @@ export interface SshdOptions {
 
 // sshd's privilege separation needs this directory; left in place afterwards because other
 // processes (other test files, other sshds) may rely on it and an empty dir in /run is harmless.
-export function ensurePrivsepDir(): void {
+function ensurePrivsepDir(): void {
   if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });
 }
 

@@ -51,7 +51,6 @@ const file = (path: string, content?: string): PlannedFile => ({
   owner: 'root',
   group: 'root',
   content,
-  secret: false,
 });
 const host = { files: [file(agent), file(conf, 'x'), file(join(dir, 'absent'), 'y')] } as HostPlan;
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAgentConfig } from '../../src/contract/agent-config.js';
 import { CplbError } from '../../src/core/errors.js';
+import { assertFactsFit } from '../../src/plan/validate-facts.js';
 import { diffPlan, type CurrentFiles } from '../../src/plan/diff.js';
 import { redactFileSecrets } from '../../src/core/redact.js';
 import { plan, type Plan } from '../../src/plan/plan.js';
@@ -22,11 +23,11 @@ describe('plan', () => {
 
   it('writes four files per host, secrets 0600, all root-owned, in a safe order', () => {
     const h = p.hosts[0]!;
-    expect(h.files.map((f) => [f.path, f.mode.toString(8), f.owner, f.group, f.secret])).toEqual([
-      [AGENT_BIN, '755', 'root', 'root', false],
-      [SYSTEMD_UNIT, '644', 'root', 'root', false],
-      [AGENT_CONFIG, '600', 'root', 'root', false],
-      [KEEPALIVED_CONF, '600', 'root', 'root', true],
+    expect(h.files.map((f) => [f.path, f.mode.toString(8), f.owner, f.group])).toEqual([
+      [AGENT_BIN, '755', 'root', 'root'],
+      [SYSTEMD_UNIT, '644', 'root', 'root'],
+      [AGENT_CONFIG, '600', 'root', 'root'],
+      [KEEPALIVED_CONF, '600', 'root', 'root'],
     ]);
     expect(h.files[0]).toMatchObject({ artifact: 'agent-sea' });
     expect(h.files[0]!.content).toBeUndefined();
@@ -140,16 +141,17 @@ describe('plan', () => {
     });
   });
 
-  it('refuses to plan when a host check fails, listing every error', () => {
+  it('facts that do not fit fail once, with every error, before any plan (FACTS_INVALID, exit 2)', () => {
     const facts = labFactsAll();
     facts[1]!.defaultRoutes = [];
     facts[2]!.defaultRoutes = [];
     try {
-      plan(cluster('multicast'), facts);
+      assertFactsFit(cluster('multicast'), facts);
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(CplbError);
-      expect((err as CplbError).code).toBe('HOST_CHECKS_FAILED');
+      expect((err as CplbError).code).toBe('FACTS_INVALID');
+      expect((err as CplbError).exitCode).toBe(2);
       expect((err as CplbError).message.match(/no default route/g)).toHaveLength(2);
     }
   });

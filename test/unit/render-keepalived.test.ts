@@ -12,7 +12,7 @@ const v4: KeepalivedInstance = {
   name: 'k0s-vip-0',
   interface: 'eth1',
   family: 4,
-  virtualRouterId: 51,
+  virtualRouterID: 51,
   advertIntervalSeconds: 1,
   authPass: 'Example',
   vips: ['198.18.0.100/24'],
@@ -21,7 +21,7 @@ const v6: KeepalivedInstance = {
   ...v4,
   name: 'k0s-vip-1',
   family: 6,
-  virtualRouterId: 52,
+  virtualRouterID: 52,
   vips: ['fd5e:1::100/64'],
 };
 const input = (o: Partial<KeepalivedConfInput> = {}): KeepalivedConfInput => ({
@@ -129,7 +129,7 @@ describe('renderKeepalivedConf', () => {
           const instances = list.map((r, i) => ({
             ...(r.family === 4 ? v4 : v6),
             name: `k0s-vip-${i}`,
-            virtualRouterId: r.vrid,
+            virtualRouterID: r.vrid,
             authPass: r.pass,
           }));
           const conf = renderKeepalivedConf(input({ vrrpVersion: version, instances }));

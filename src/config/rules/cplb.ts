@@ -40,11 +40,10 @@ export const cplbHasInstances: Rule = {
 
 export const ports: Rule = {
   name: 'ports',
-  check({ cplb, paths, k0sApiPort, isSet }, report) {
+  check({ cplb, paths, resolved, isSet }, report) {
     if (!cplb?.enabled) return;
-    const proxy = cplb.keepalived?.userSpaceProxyBindPort ?? 6444;
-    const api = cplb.apiServerPort ?? k0sApiPort ?? 6443;
-    if (proxy !== api) return;
+    const api = resolved.apiServerPort;
+    if (resolved.proxyPort !== api) return;
     // Point at whichever of the two the file sets; the proxy's field when it sets both.
     const proxyPath = [...paths.cplb, 'keepalived', 'userSpaceProxyBindPort'];
     const explicitProxy = isSet(proxyPath);
@@ -62,9 +61,9 @@ export const ports: Rule = {
 
 export const healthCheck: Rule = {
   name: 'health-check',
-  check({ cplb, paths }, report) {
-    const hc = cplb?.healthCheck;
-    if (hc && hc.timeoutSeconds > hc.intervalSeconds)
+  check({ paths, resolved }, report) {
+    const hc = resolved.healthCheck;
+    if (hc.timeoutSeconds > hc.intervalSeconds)
       report.warn(
         [...paths.cplb, 'healthCheck', 'timeoutSeconds'],
         `timeoutSeconds ${hc.timeoutSeconds} is longer than intervalSeconds ${hc.intervalSeconds}`,

@@ -30,7 +30,7 @@ import {
   vipFamily,
   vipNotHostAddress,
   vipUnique,
-  virtualRouterId,
+  virtualRouterID,
 } from './vrrp.js';
 
 export const RULES: readonly Rule[] = [
@@ -51,7 +51,7 @@ export const RULES: readonly Rule[] = [
   vipNotHostAddress,
   authPass,
   authPassWithV3,
-  virtualRouterId,
+  virtualRouterID,
   advertInterval,
   interfaceRef,
   unicast,

@@ -135,7 +135,7 @@ export const authPass: Rule = {
   },
 };
 
-export const virtualRouterId: Rule = {
+export const virtualRouterID: Rule = {
   name: 'virtual-router-id',
   check(input, report) {
     const seen = new Map<number, number>();

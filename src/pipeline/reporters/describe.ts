@@ -94,7 +94,7 @@ function hostPrefix(host: string | undefined): string {
 }
 
 /** 850 → "850ms", 1234 → "1.2s", 75000 → "1m15s". */
-export function formatDuration(ms: number): string {
+function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
   const seconds = Math.round(ms / 1000);

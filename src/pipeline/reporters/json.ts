@@ -14,7 +14,7 @@ export interface JsonOptions {
   readonly logFile?: string;
 }
 
-export function eventToJson(event: PipelineEvent, opts: JsonOptions = {}): string {
+function eventToJson(event: PipelineEvent, opts: JsonOptions = {}): string {
   const [headline] = describeEvent(event);
   const { type, time, ...fields } = event;
   const { phase, host, ...rest } = fields as { phase?: string; host?: string; msg?: string; level?: string };

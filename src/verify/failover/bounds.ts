@@ -11,7 +11,7 @@ import type { Bounds, FailoverMode } from './types.js';
 /** Process scheduling, netlink, the first gratuitous ARP and the 50 ms probe grid. */
 export const MOVE_MARGIN_MS = 150;
 /** After the VIP moved: the next probe (≤ 50 ms later) and its TLS handshake through the proxy. */
-export const SERVE_MARGIN_MS = 200;
+const SERVE_MARGIN_MS = 200;
 
 export function skewSeconds(version: 2 | 3, advertSeconds: number, priority = VRRP_PRIORITY): number {
   return version === 3 ? ((256 - priority) * advertSeconds) / 256 : (256 - priority) / 256;

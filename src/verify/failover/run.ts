@@ -7,13 +7,14 @@ import { clockOffset } from './clock.js';
 import { distribution } from './figures.js';
 import { runRound, type FailoverVip } from './round.js';
 import type { FailoverMode, FailoverReport, RoundResult } from './types.js';
+import { vipAddresses } from '../../config/cluster.js';
 
 /** How `ip` prints an address: IPv6 compressed, lower case. */
 export function printedIp(address: string): string {
   return address.includes(':') ? new URL(`http://[${address}]/`).hostname.slice(1, -1) : address;
 }
 
-export function failoverVip(state: InspectState): FailoverVip | undefined {
+function failoverVip(state: InspectState): FailoverVip | undefined {
   const inst = state.cluster.cplb.vrrpInstances[0];
   const v = inst?.vips[0];
   if (!inst || !v) return undefined;
@@ -27,7 +28,7 @@ export function failoverVip(state: InspectState): FailoverVip | undefined {
   };
 }
 
-export function summarizeRounds(mode: FailoverMode, vip: FailoverVip, rounds: RoundResult[]): FailoverReport {
+function summarizeRounds(mode: FailoverMode, vip: FailoverVip, rounds: RoundResult[]): FailoverReport {
   const nums = (pick: (r: RoundResult) => number | null) =>
     rounds.map(pick).filter((x): x is number => x !== null);
   return {
@@ -81,7 +82,7 @@ export async function runFailover(state: InspectState, run: FailoverRun): Promis
     if (!localProbe)
       run.log.info(`probing from this machine skipped: ${vip.address} does not answer here (${first.error})`);
   }
-  const allVips = state.cluster.cplb.vrrpInstances.flatMap((i) => i.vips.map((v) => printedIp(v.address)));
+  const allVips = vipAddresses(state.cluster).map(printedIp);
   const rounds: RoundResult[] = [];
   for (let round = 1; round <= run.rounds && !run.signal.aborted; round++) {
     const ctx = {

@@ -12,7 +12,7 @@ import { PATH_LINE } from '../../contract/script.js';
 
 export const PROBE_EVERY_MS = 50;
 /** A handshake slower than this fails: a SYN lost to a stale ARP entry is retried only after 1 s. */
-export const PROBE_TIMEOUT_MS = 1000;
+const PROBE_TIMEOUT_MS = 1000;
 
 export function monitorScript(durationMs: number): string {
   return `echo "S $(date +%s%N)"
