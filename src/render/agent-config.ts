@@ -1,5 +1,5 @@
 /**
- * /etc/cplb/agent.json. The shape is the agent's own zod schema (src/agent/config.ts): the file is
+ * /etc/cplb/agent.json. The shape is the agent's zod schema (src/contract/agent-config.ts): the file is
  * validated with it before it leaves this function, so planner and agent cannot drift apart.
  * Only what cplbctl decides is written; the agent's defaults fill the rest.
  */
