@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
  * listed under a layer is a lint error when that layer imports it; import cycles are checked by
  * dependency-cruiser (.dependency-cruiser.cjs), both in `npm run lint`.
  */
-const LAYERS = {
+export const LAYERS = {
   // The entry (src/cli.ts, src/program.ts) sits above everything.
   commands: [
     'flows',
