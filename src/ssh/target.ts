@@ -6,7 +6,8 @@ import {
   parseJumpHops,
   parseSshConfig,
   resolveHostConfig,
-  type SshConfigBlock,
+  type ConfigLine,
+  type SshConfig,
 } from './ssh-config.js';
 
 /** Where and how to reach one host: the cluster file's fields, ssh_config filling the gaps. */
@@ -41,18 +42,22 @@ function formatHostName(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-/** Missing or unreadable config means no config: ssh does the same for ~/.ssh/config. */
-export function loadSshConfig(path = join(homedir(), '.ssh', 'config')): SshConfigBlock[] {
+/**
+ * Missing or unreadable config means no config: ssh does the same for ~/.ssh/config. It is the
+ * user's file (like `ssh -F`), so a relative Include starts in ~/.ssh.
+ */
+export function loadSshConfig(path = join(homedir(), '.ssh', 'config')): SshConfig {
+  const includeDir = join(homedir(), '.ssh');
   try {
-    return parseSshConfig(readFileSync(path, 'utf8'));
+    return { lines: parseSshConfig(readFileSync(path, 'utf8')), includeDir };
   } catch {
-    return [];
+    return { lines: [], includeDir };
   }
 }
 
 export function resolveTarget(
   target: SshTarget,
-  blocks: readonly SshConfigBlock[],
+  blocks: SshConfig | ConfigLine[],
   depth = 0,
 ): ResolvedTarget {
   const home = homedir();

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,6 +153,22 @@ describe('authentication', () => {
         '127.0.0.1',
         `${sshd.port}`,
       ]);
+    });
+  });
+
+  it('reaches an alias that an Included file defines, under a Match on the expanded host', async () => {
+    // Before Include and Match were read, this alias did not resolve: getaddrinfo ENOTFOUND.
+    mkdirSync(join(dir, 'config.d'), { recursive: true });
+    writeFileSync(join(dir, 'config.d', 'lab.conf'), `Host lab-ctl\n  HostName 127.0.0.1\n`);
+    const config = join(dir, 'config-include');
+    writeFileSync(
+      config,
+      `Include ${dir}/config.d/*\nMatch host 127.0.0.1 originalhost lab-*\n  Port ${sshd.port}\n  IdentityFile ${key.path}\nHost *\n  Port 1\n`,
+    );
+    const opts = { knownHostsFiles: [knownHosts(sshd.knownHostsLine())], sshConfigPath: config };
+    await withRemote(connect({ address: 'lab-ctl' }, opts), async (r) => {
+      expect(r.name).toBe(`lab-ctl:${sshd.port}`);
+      expect((await r.exec('echo included')).stdout).toBe('included\n');
     });
   });
 

@@ -60,7 +60,7 @@ describe('ssh config parsing', () => {
     expect(c).toMatchObject({ hostName: '10.0.0.1', user: 'x' });
   });
 
-  it('ignores comments, blank lines, Match blocks and nonsense ports', () => {
+  it('ignores comments, blank lines and nonsense ports; Match all applies to every host, as in OpenSSH', () => {
     const c = resolveHostConfig(
       parseSshConfig('Host a # trailing comment\n Port 99999\nMatch all\n User m\n'),
       'a',
@@ -68,7 +68,7 @@ describe('ssh config parsing', () => {
     );
     expect(c).toEqual({
       hostName: undefined,
-      user: undefined,
+      user: 'm',
       port: undefined,
       identityFiles: [],
       proxyJump: undefined,
