@@ -14,3 +14,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "installed: ${missing[*]}"
 fi
+
+# promtool (for the alerting rules' tests) from Debian's prometheus package, unpacked only: installing
+# the package would start a Prometheus server on this machine.
+if ! command -v promtool >/dev/null 2>&1; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus; }; } &&
+    dpkg-deb -x prometheus_*.deb x && install -m 0755 x/usr/bin/promtool /usr/local/bin/promtool)
+  rm -rf "$tmp"
+  echo "installed: promtool ($(promtool --version 2>&1 | head -1))"
+fi

@@ -124,6 +124,7 @@ export class Agent {
     this.statusTick = setInterval(() => void this.statusFile.write(), 1000);
     if (c.metrics.enabled) {
       this.metrics = new MetricsServer(
+        c.metrics.bindAddress,
         c.metrics.port,
         () => this.snapshot(),
         this.log.child({ component: 'metrics' }),

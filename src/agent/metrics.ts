@@ -108,15 +108,16 @@ export function renderMetrics(s: AgentStatus, proc?: ProcessFigures): string {
     'cplb_vrrp_state',
     'gauge',
     'VRRP state per instance (1 for the current state).',
+    // vrrp_instance, not instance: Prometheus gives every scraped series its own `instance` label.
     s.instances.flatMap((i) =>
-      VRRP_STATES.map((st): [Labels, number] => [{ instance: i.name, state: st }, bool(i.state === st)]),
+      VRRP_STATES.map((st): [Labels, number] => [{ vrrp_instance: i.name, state: st }, bool(i.state === st)]),
     ),
   );
   w.metric(
     'cplb_vip_held',
     'gauge',
     '1 when the VIP is on an interface of this node.',
-    s.vips.map((v) => [{ address: v.address, instance: v.instanceName }, bool(v.held)]),
+    s.vips.map((v) => [{ address: v.address, vrrp_instance: v.instanceName }, bool(v.held)]),
   );
   w.metric('cplb_proxy_listening', 'gauge', '1 while the proxy listens.', [[{}, bool(s.proxy.listening)]]);
   w.metric('cplb_proxy_open_connections', 'gauge', 'Open proxied connections.', [
@@ -168,15 +169,22 @@ export function renderMetrics(s: AgentStatus, proc?: ProcessFigures): string {
   w.metric('cplb_iptables_reasserts_total', 'counter', 'Times the rules had to be (re)written.', [
     [{}, s.iptables.reasserts],
   ]);
+  w.metric(
+    'cplb_iptables_repairs_total',
+    'counter',
+    'Rules that vanished after being in place (a flush by another tool) and were put back.',
+    [[{}, s.iptables.repairs ?? 0]],
+  );
   if (proc) processMetrics(w, proc);
   return w.text();
 }
 
-/** GET /metrics on 127.0.0.1 only: nothing here is for the network. */
+/** GET /metrics on the configured address (127.0.0.1 unless the cluster file says otherwise). */
 export class MetricsServer {
   private server: http.Server | undefined;
 
   constructor(
+    private readonly bindAddress: string,
     private readonly port: number,
     private readonly snapshot: () => AgentStatus,
     private readonly log: Logger,
@@ -197,11 +205,11 @@ export class MetricsServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
+      server.listen(this.port, this.bindAddress, () => resolve());
     });
     server.on('error', (err) => this.log.error('metrics server failed', { error: errorText(err) }));
     this.server = server;
-    this.log.info('metrics listening', { address: '127.0.0.1', port: this.port });
+    this.log.info('metrics listening', { address: this.bindAddress, port: this.port });
   }
 
   async close(): Promise<void> {

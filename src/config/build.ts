@@ -62,6 +62,7 @@ export function buildCluster(file: string, input: RuleInput): Cluster {
       vrrpVersion: ka.vrrpVersion,
       healthCheck: input.resolved.healthCheck,
       proxy: input.resolved.proxy,
+      metrics: input.resolved.metrics,
     },
     paths: { cplb: input.paths.cplb, hosts: input.paths.hosts },
     secrets: ka.vrrpInstances.map((i) => i.authPass).filter((p) => p.length > 0),

@@ -2,10 +2,12 @@
 import {
   healthCheckSchema,
   keepalivedSchema,
+  metricsSettingsSchema,
   proxySettingsSchema,
   type CplbInput,
   type HealthCheck,
   type HostInput,
+  type MetricsSettings,
   type ProxySettings,
 } from './schema.js';
 import type { DocPath } from './types.js';
@@ -43,6 +45,7 @@ export interface Resolved {
   proxyPort: number;
   healthCheck: HealthCheck;
   proxy: ProxySettings;
+  metrics: MetricsSettings;
 }
 
 /**
@@ -55,5 +58,6 @@ export function resolvedOf(cplb: CplbInput | undefined, k0sApiPort: number | und
     proxyPort: (cplb?.keepalived ?? keepalivedSchema.parse({})).userSpaceProxyBindPort,
     healthCheck: cplb?.healthCheck ?? healthCheckSchema.parse({}),
     proxy: cplb?.proxy ?? proxySettingsSchema.parse({}),
+    metrics: cplb?.metrics ?? metricsSettingsSchema.parse({}),
   };
 }

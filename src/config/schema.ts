@@ -4,6 +4,8 @@
  * section can be pasted in unchanged; what cplbctl adds is marked as such in the descriptions.
  */
 import { z } from 'zod';
+import { ipFamily } from '../contract/net.js';
+import { METRICS_PORT } from '../contract/paths.js';
 
 export const NATIVE_API_VERSION = 'cplbctl/v1beta1';
 export const K0SCTL_API_VERSION = 'k0sctl.k0sproject.io/v1beta1';
@@ -156,6 +158,21 @@ export const proxySettingsSchema = z
     "cplbctl addition: limits of the agent's TCP proxy: connections beyond maxConnections are refused; a connection with no traffic either way for idleTimeoutSeconds is closed.",
   );
 
+export const metricsSettingsSchema = z
+  .strictObject({
+    bindAddress: z
+      .string({ error: 'metrics.bindAddress must be a string' })
+      .refine((s) => ipFamily(s) !== 0, {
+        error: 'metrics.bindAddress must be an IP address, such as 127.0.0.1, 0.0.0.0 or ::',
+      })
+      .default('127.0.0.1')
+      .describe(
+        "Address each agent serves GET /metrics on: 127.0.0.1 keeps it on the controller; the controller's own address, 0.0.0.0 or :: lets Prometheus scrape it.",
+      ),
+    port: port('metrics.port').default(METRICS_PORT),
+  })
+  .describe('cplbctl addition: where each agent serves its Prometheus metrics (README lists them).');
+
 export const keepalivedSchema = z.strictObject({
   vrrpInstances: z.array(vrrpInstanceSchema).default([]),
   virtualServers: z.array(virtualServerSchema).default([]),
@@ -185,6 +202,7 @@ export const cplbSchema = z.strictObject({
     ),
   healthCheck: healthCheckSchema.optional(),
   proxy: proxySettingsSchema.optional(),
+  metrics: metricsSettingsSchema.optional(),
 });
 
 export const nativeSchema = z.strictObject({
@@ -235,3 +253,4 @@ export type VrrpInstanceInput = z.output<typeof vrrpInstanceSchema>;
 export type VirtualServerInput = z.output<typeof virtualServerSchema>;
 export type HealthCheck = z.output<typeof healthCheckSchema>;
 export type ProxySettings = z.output<typeof proxySettingsSchema>;
+export type MetricsSettings = z.output<typeof metricsSettingsSchema>;

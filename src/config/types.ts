@@ -1,5 +1,5 @@
 /** The typed, defaulted cluster every later step works from. Built from either file format. */
-import type { HealthCheck, ProxySettings } from './schema.js';
+import type { HealthCheck, MetricsSettings, ProxySettings } from './schema.js';
 
 /** A path into the YAML document, as zod and the yaml package spell it. */
 export type DocPath = ReadonlyArray<string | number>;
@@ -64,6 +64,8 @@ export interface Cplb {
   healthCheck: HealthCheck;
   /** The agent's proxy limits (cplbctl addition). */
   proxy: ProxySettings;
+  /** Where each agent serves its metrics (cplbctl addition). */
+  metrics: MetricsSettings;
 }
 
 export interface Cluster {

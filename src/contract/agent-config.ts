@@ -118,7 +118,8 @@ export const agentConfigSchema = z.strictObject({
   metrics: z
     .strictObject({
       enabled: z.boolean().default(true),
-      /** Served on 127.0.0.1 only. */
+      /** 127.0.0.1 unless the cluster file's metrics.bindAddress opens it to a scraper. */
+      bindAddress: ipAddress.default('127.0.0.1'),
       port: port.default(METRICS_PORT),
     })
     .prefault({}),

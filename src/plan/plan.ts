@@ -199,6 +199,7 @@ function planHost(
     upstreams,
     healthCheck: cplb.healthCheck,
     limits: cplb.proxy,
+    metrics: cplb.metrics,
     vips,
     iptablesBackend: backend,
   });

@@ -4,9 +4,10 @@
  * Only what cplbctl decides is written; the agent's defaults fill the rest.
  */
 import { agentConfigSchema, type AgentConfigInput } from '../contract/agent-config.js';
-import type { HealthCheck, ProxySettings } from '../config/schema.js';
+import type { HealthCheck, MetricsSettings, ProxySettings } from '../config/schema.js';
 import {
   KEEPALIVED_CONF,
+  METRICS_PORT,
   NOTIFY_FIFO,
   RUN_DIR,
   STATUS_FILE,
@@ -27,6 +28,7 @@ export interface AgentConfigRenderInput {
   upstreams: { address: string; port: number }[];
   healthCheck: HealthCheck;
   limits: ProxySettings;
+  metrics: MetricsSettings;
   vips: { address: string; prefix: number; family: 4 | 6; apiServerPort: number; instanceName: string }[];
   iptablesBackend: 'nft' | 'legacy';
 }
@@ -64,6 +66,9 @@ function agentConfigOf(input: AgentConfigRenderInput): AgentConfigInput {
     statusFile: STATUS_FILE,
     iptables: { backend: input.iptablesBackend },
   };
+  // Written only where the cluster file moves it, so an agent.json without it stays byte-identical.
+  const { bindAddress, port } = input.metrics;
+  if (bindAddress !== '127.0.0.1' || port !== METRICS_PORT) config.metrics = { bindAddress, port };
   if (input.renderedBy) config.renderedBy = input.renderedBy;
   if (input.keepalivedBinary) config.keepalived = { binary: input.keepalivedBinary, ...config.keepalived };
   return config;

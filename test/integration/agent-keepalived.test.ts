@@ -253,8 +253,8 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
       '-e',
       "fetch('http://127.0.0.1:6445/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
     ]);
-    expect(metrics).toContain('cplb_vrrp_state{instance="k0s-vip-0",state="MASTER"} 1');
-    expect(metrics).toContain(`cplb_vip_held{address="${VIP}",instance="k0s-vip-0"} 1`);
+    expect(metrics).toContain('cplb_vrrp_state{vrrp_instance="k0s-vip-0",state="MASTER"} 1');
+    expect(metrics).toContain(`cplb_vip_held{address="${VIP}",vrrp_instance="k0s-vip-0"} 1`);
     // The agent's own memory, as a scraper sees it: a real figure, not a placeholder.
     const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(metrics)?.[1]);
     const vmRss = Number(

@@ -42,7 +42,7 @@ describe('agent config schema', () => {
     });
     expect(c.vips[0]?.apiServerPort).toBe(6443);
     expect(c.statusSocket).toBe('/run/cplb/agent.sock');
-    expect(c.metrics).toEqual({ enabled: true, port: 6445 });
+    expect(c.metrics).toEqual({ enabled: true, bindAddress: '127.0.0.1', port: 6445 });
     expect(c.iptables).toEqual({ backend: 'nft', chain: 'CPLB', reassertIntervalMs: 5000 });
   });
 
@@ -97,6 +97,7 @@ describe('agent config schema', () => {
       ],
       iptablesBackend: 'nft' as const,
       limits: { maxConnections: 10000, idleTimeoutSeconds: 86400 },
+      metrics: { bindAddress: '127.0.0.1', port: 6445 },
     };
     const plain = parseAgentConfig(renderAgentConfig(input));
     expect(plain.proxy.healthCheck).not.toHaveProperty('bearerTokenFile');
@@ -107,6 +108,32 @@ describe('agent config schema', () => {
       }),
     );
     expect(withToken.proxy.healthCheck.bearerTokenFile).toBe('/etc/hc.token');
+  });
+
+  it('writes the metrics address only where the cluster file moves it (the default leaves the file as it was)', () => {
+    const input = {
+      hostName: 'h',
+      proxyEnabled: true,
+      proxyPort: 6444,
+      upstreams: [{ address: '198.18.0.11', port: 6443 }],
+      healthCheck: { path: '/readyz', intervalSeconds: 1, timeoutSeconds: 1, fallCount: 3, riseCount: 1 },
+      vips: [
+        { address: '198.18.0.100', prefix: 24, family: 4 as const, apiServerPort: 6443, instanceName: 'v' },
+      ],
+      iptablesBackend: 'nft' as const,
+      limits: { maxConnections: 10000, idleTimeoutSeconds: 86400 },
+      metrics: { bindAddress: '127.0.0.1', port: 6445 },
+    };
+    expect(renderAgentConfig(input)).not.toContain('metrics');
+    expect(parseAgentConfig(renderAgentConfig(input)).metrics).toEqual({
+      enabled: true,
+      bindAddress: '127.0.0.1',
+      port: 6445,
+    });
+    const open = parseAgentConfig(
+      renderAgentConfig({ ...input, metrics: { bindAddress: '0.0.0.0', port: 9445 } }),
+    );
+    expect(open.metrics).toEqual({ enabled: true, bindAddress: '0.0.0.0', port: 9445 });
   });
 
   it('parseAgentConfig names the file and every bad path', () => {

@@ -6,7 +6,7 @@ import { backoffDelay, keepalivedArgs, stripConsoleTime } from '../../src/agent/
 import { pidFiles } from '../../src/contract/keepalived.js';
 import { formatLogLine, createLogger } from '../../src/agent/log.js';
 import { formatLogfmtValue as logfmtValue } from '../../src/contract/logfmt.js';
-import { renderMetrics } from '../../src/agent/metrics.js';
+import { MetricsServer, renderMetrics } from '../../src/agent/metrics.js';
 import type { AgentStatus } from '../../src/contract/status.js';
 import { TrackFile } from '../../src/agent/trackfile.js';
 import { canonicalIp } from '../../src/contract/net.js';
@@ -120,24 +120,40 @@ describe('VIPs held', () => {
   });
 });
 
+const STATUS: AgentStatus = {
+  agent: { hostName: 'c0', version: '0.1.0', pid: 1, startedAt: '', uptimeSeconds: 5, configHash: 'abc', keepalivedConfigHash: undefined, revision: undefined },
+  health: { ok: true, reason: '', trackFileValue: 0 },
+  keepalived: { running: true, pid: 2, restarts: 1, startedAt: undefined, lastExit: undefined, foreign: [] },
+  instances: [{ name: 'k0s-vip-0', state: 'MASTER', priority: 100, since: '' }],
+  vips: [{ address: '198.18.0.100', prefix: 24, instanceName: 'k0s-vip-0', held: true }],
+  proxy: {
+    enabled: true, listening: true, bindAddress: '0.0.0.0', bindPort: 6444, openConnections: 0, healthyUpstreams: 1,
+    upstreams: [{ address: '198.18.0.11', port: 6443, health: 'healthy', consecutiveFailures: 0, lastError: undefined, lastCheckAt: undefined, activeConnections: 2, totalConnections: 9, failedDials: 1 }],
+  },
+  iptables: { backend: 'nft', chain: 'CPLB', reasserts: 3, rules: [{ family: 4, kind: 'redirect', description: '198.18.0.100:6443 -> :6444', present: true }] },
+}; // prettier-ignore
+
 describe('metrics', () => {
+  it('serves on the configured address only (metrics.bindAddress)', async () => {
+    const log = createLogger('error', () => undefined);
+    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    const server = new MetricsServer('127.0.0.2', port, () => STATUS, log);
+    await server.listen();
+    try {
+      const res = await fetch(`http://127.0.0.2:${port}/metrics`);
+      expect(res.status).toBe(200);
+      await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+    } finally {
+      await server.close();
+    }
+  });
+
   it('renders the status as Prometheus text', () => {
-    const status: AgentStatus = {
-      agent: { hostName: 'c0', version: '0.1.0', pid: 1, startedAt: '', uptimeSeconds: 5, configHash: 'abc', keepalivedConfigHash: undefined, revision: undefined },
-      health: { ok: true, reason: '', trackFileValue: 0 },
-      keepalived: { running: true, pid: 2, restarts: 1, startedAt: undefined, lastExit: undefined, foreign: [] },
-      instances: [{ name: 'k0s-vip-0', state: 'MASTER', priority: 100, since: '' }],
-      vips: [{ address: '198.18.0.100', prefix: 24, instanceName: 'k0s-vip-0', held: true }],
-      proxy: {
-        enabled: true, listening: true, bindAddress: '0.0.0.0', bindPort: 6444, openConnections: 0, healthyUpstreams: 1,
-        upstreams: [{ address: '198.18.0.11', port: 6443, health: 'healthy', consecutiveFailures: 0, lastError: undefined, lastCheckAt: undefined, activeConnections: 2, totalConnections: 9, failedDials: 1 }],
-      },
-      iptables: { backend: 'nft', chain: 'CPLB', reasserts: 3, rules: [{ family: 4, kind: 'redirect', description: '198.18.0.100:6443 -> :6444', present: true }] },
-    }; // prettier-ignore
+    const status = STATUS;
     const text = renderMetrics(status);
     expect(text).toContain('cplb_agent_info{version="0.1.0",config_hash="abc",host="c0"} 1');
-    expect(text).toContain('cplb_vrrp_state{instance="k0s-vip-0",state="MASTER"} 1');
-    expect(text).toContain('cplb_vrrp_state{instance="k0s-vip-0",state="BACKUP"} 0');
+    expect(text).toContain('cplb_vrrp_state{vrrp_instance="k0s-vip-0",state="MASTER"} 1');
+    expect(text).toContain('cplb_vrrp_state{vrrp_instance="k0s-vip-0",state="BACKUP"} 0');
     expect(text).toContain('cplb_keepalived_restarts_total 1');
     expect(text).toContain('cplb_keepalived_consecutive_failures 0');
     expect(text).toContain('cplb_keepalived_next_restart_seconds 0');
@@ -149,7 +165,7 @@ describe('metrics', () => {
     expect(Number(/^cplb_keepalived_next_restart_seconds (\S+)$/m.exec(waiting)?.[1])).toBeGreaterThan(6);
     expect(text).toContain('cplb_upstream_connections_total{upstream="198.18.0.11:6443"} 9');
     expect(text).toContain('cplb_upstream_dial_failures_total{upstream="198.18.0.11:6443"} 1');
-    expect(text).toContain('cplb_vip_held{address="198.18.0.100",instance="k0s-vip-0"} 1');
+    expect(text).toContain('cplb_vip_held{address="198.18.0.100",vrrp_instance="k0s-vip-0"} 1');
     expect(text).toContain('# TYPE cplb_iptables_reasserts_total counter');
     expect(text.endsWith('\n')).toBe(true);
     expect(text).not.toContain('process_resident_memory_bytes');

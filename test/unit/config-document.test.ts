@@ -106,7 +106,7 @@ describe('schema problems', () => {
   it('list the known fields when nothing is close', () => {
     const [line] = lines(base('    enabled: true\n    frobnicate: 3\n'));
     expect(line).toBe(
-      '10:5 spec.controlPlaneLoadBalancing.frobnicate: unknown field "frobnicate"; remove it (known fields here: enabled, type, keepalived, apiServerPort, healthCheck, proxy)',
+      '10:5 spec.controlPlaneLoadBalancing.frobnicate: unknown field "frobnicate"; remove it (known fields here: enabled, type, keepalived, apiServerPort, healthCheck, proxy, metrics)',
     );
   });
 

@@ -673,6 +673,20 @@ rule('virtual-servers', () => {
   });
 });
 
+rule('metrics-port', () => {
+  it('refuses a metrics port that the proxy or the API server already uses, at metrics.port', () => {
+    expect(problems('metrics-port', nativeFile(cplbOf(undefined, { metrics: { port: 6444 } })))).toEqual([
+      'spec.controlPlaneLoadBalancing.metrics.port: metrics.port 6444 is also the proxy port',
+    ]);
+    expect(problems('metrics-port', nativeFile(cplbOf(undefined, { metrics: { port: 6443 } })))).toEqual([
+      'spec.controlPlaneLoadBalancing.metrics.port: metrics.port 6443 is also the API server port',
+    ]);
+    const c = cluster(nativeFile(cplbOf(undefined, { metrics: { bindAddress: '::' } })));
+    expect(c.cplb.metrics).toEqual({ bindAddress: '::', port: 6445 });
+    expect(cluster(nativeFile()).cplb.metrics).toEqual({ bindAddress: '127.0.0.1', port: 6445 });
+  });
+});
+
 rule('ports', () => {
   it('defaults to proxy 6444 and API server 6443', () => {
     const c = cluster(nativeFile());

@@ -59,6 +59,27 @@ export const ports: Rule = {
   },
 };
 
+/** The agent's metrics listener shares the controller's ports with the proxy and the API server. */
+export const metricsPort: Rule = {
+  name: 'metrics-port',
+  check({ cplb, paths, resolved }, report) {
+    if (!cplb?.enabled || !cplb.metrics) return;
+    const { port } = resolved.metrics;
+    const clash =
+      port === resolved.proxyPort
+        ? 'the proxy port'
+        : port === resolved.apiServerPort
+          ? 'the API server port'
+          : '';
+    if (clash)
+      report.error(
+        [...paths.cplb, 'metrics', 'port'],
+        `metrics.port ${port} is also ${clash}`,
+        'choose a free port for the metrics (the default is 6445)',
+      );
+  },
+};
+
 export const healthCheck: Rule = {
   name: 'health-check',
   check({ paths, resolved }, report) {

@@ -7,6 +7,7 @@ import {
   healthCheckCredentials,
   healthCheckPath,
   ports,
+  metricsPort,
 } from './cplb.js';
 import {
   controllersPresent,
@@ -57,6 +58,7 @@ export const RULES: readonly Rule[] = [
   unicast,
   virtualServers,
   ports,
+  metricsPort,
   healthCheck,
   healthCheckPath,
   healthCheckCredentials,
