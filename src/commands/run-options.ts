@@ -15,6 +15,7 @@ export interface RunOptions {
   knownHosts: string[];
   acceptNewHostKeys: boolean;
   connectTimeout: number;
+  commandTimeout: number;
 }
 
 function positiveInt(name: string) {
@@ -53,7 +54,13 @@ export function addRunOptions(cmd: Command): Command {
       'trust unknown host keys on first use and record them (a changed key still fails)',
       false,
     )
-    .option('--connect-timeout <seconds>', 'SSH connect timeout', positiveInt('connect-timeout'), 10);
+    .option('--connect-timeout <seconds>', 'SSH connect timeout', positiveInt('connect-timeout'), 10)
+    .option(
+      '--command-timeout <seconds>',
+      'time limit of a command on a host that has no limit of its own (package installs keep theirs: 10 min)',
+      positiveInt('command-timeout'),
+      120,
+    );
 }
 
 export function sshSettingsOf(opts: RunOptions): SshSettings {
@@ -61,6 +68,7 @@ export function sshSettingsOf(opts: RunOptions): SshSettings {
     knownHostsFiles: opts.knownHosts.length ? opts.knownHosts : undefined,
     acceptNewHostKeys: opts.acceptNewHostKeys,
     connectTimeoutMs: opts.connectTimeout * 1000,
+    commandTimeoutMs: opts.commandTimeout * 1000,
   };
 }
 
