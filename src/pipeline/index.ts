@@ -27,3 +27,9 @@ export {
   type ReporterSet,
 } from './reporters/index.js';
 export { debugLogPath, logDirectory } from './reporters/logfile.js';
+export {
+  eventLineSchema,
+  eventsJsonSchema,
+  EVENTS_SCHEMA_VERSION,
+  type EventLine,
+} from './reporters/event-schema.js';

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll } from 'vitest';
 import { labDown, labExec, labUp, type LabInfo, type LabUpOptions } from '../../src/lab/index.js';
+import { checkEventLines } from '../support/events.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -37,11 +38,26 @@ export async function cli(
       maxBuffer: 64 * 1024 * 1024,
       env: { ...process.env, XDG_CACHE_HOME: '/tmp/cplbctl-test-cache', ...opts.env },
     });
-    return { code: 0, stdout, stderr };
+    return eventsChecked({ code: 0, stdout, stderr });
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    return eventsChecked({
+      code: typeof e.code === 'number' ? e.code : -1,
+      stdout: e.stdout ?? '',
+      stderr: e.stderr ?? '',
+    });
   }
+}
+
+/**
+ * Every `-o json` event line an e2e run prints (apply and reset on stdout, status and verify on
+ * stderr) must fit the published events schema (`cplbctl schema --events`): a line that does not
+ * fails the test that ran it.
+ */
+function eventsChecked(result: CliResult): CliResult {
+  const { problems } = checkEventLines(`${result.stdout}\n${result.stderr}`);
+  if (problems.length) throw new Error(`event lines that break the events schema:\n${problems.join('\n')}`);
+  return result;
 }
 
 export function applyArgs(lab: LabInfo, ...extra: string[]): string[] {

@@ -1,12 +1,13 @@
 /**
  * `--output json`: one JSON object per line (ndjson). Every line has `type`, `time` (ISO 8601), `level`
  * and `msg` first, then `phase`/`host` when the event has them, then the event's own fields
- * (run-start: dryRun, hosts, phases, concurrency; phase-start: index, dryRun; phase-end: index, status,
+ * (run-start: schemaVersion, dryRun, hosts, phases, concurrency; phase-start: index, dryRun; phase-end: index, status,
  * durationMs, reason; host-message: data; host-error: code, fault, hint, causes; run-end: ok, dryRun,
  * durationMs, error, logFile).
  */
 import type { LogLevel, PipelineEvent, Reporter } from '../events.js';
 import { describeEvent } from './describe.js';
+import { EVENTS_SCHEMA_VERSION } from './event-schema.js';
 import type { TextSink } from './logfmt.js';
 
 export interface JsonOptions {
@@ -28,6 +29,8 @@ function eventToJson(event: PipelineEvent, opts: JsonOptions = {}): string {
     msg: 'msg' in event ? event.msg : (headline?.msg ?? type),
     ...(phase === undefined ? {} : { phase }),
     ...(host === undefined ? {} : { host }),
+    // The run's first line names the version of this contract (event-schema.ts).
+    ...(type === 'run-start' ? { schemaVersion: EVENTS_SCHEMA_VERSION } : {}),
     ...rest,
   };
   if (event.type === 'run-end' && opts.logFile) line.logFile = opts.logFile;
