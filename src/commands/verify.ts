@@ -2,11 +2,15 @@ import { Option, type Command } from 'commander';
 import { CplbError } from '../core/errors.js';
 import { evaluateChecks } from '../verify/checks.js';
 import { verifyPhases } from '../flows/inspect.js';
-import { renderVerify, verifyResult } from '../verify/verify-report.js';
+import { renderVerify, verifyResult, type VerifyResult } from '../verify/verify-report.js';
+import { renderJunit, renderSummary } from '../verify/ci-reports.js';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { inspect } from './inspect.js';
 import { addRunOptions, type RunOptions } from './run-options.js';
 
 interface VerifyOptions extends RunOptions {
+  junit?: string;
+  summary?: string;
   failover: boolean;
   mode: 'graceful' | 'crash';
   rounds: number;
@@ -45,6 +49,14 @@ export function registerVerify(program: Command): void {
     .option(
       '--no-local-probe',
       'make TLS connections to the VIP only from a controller, never from this machine',
+    )
+    .option(
+      '--junit <file>',
+      'also write the result as JUnit XML: a testcase per check and per failover round',
+    )
+    .option(
+      '--summary <file>',
+      'also write a Markdown summary (appended to $GITHUB_STEP_SUMMARY too, when that is set)',
     );
   addRunOptions(cmd).addHelpText(
     'after',
@@ -99,6 +111,7 @@ be reached or read, 2 bad config or usage, 3 reachable but unhealthy (names what
       state.failoverSkipped,
     );
     process.stdout.write(format === 'json' ? JSON.stringify(result) + '\n' : renderVerify(result));
+    writeCiReports(result, opts);
     if (result.exitCode !== 0) {
       const failed = result.checks.filter((c) => !c.ok).map((c) => c.name);
       if (result.failover && !result.failover.ok) failed.push('failover');
@@ -108,4 +121,24 @@ be reached or read, 2 bad config or usage, 3 reachable but unhealthy (names what
       });
     }
   });
+}
+
+/** The files CI servers read, written whatever the verdict (a failed run is when they matter most). */
+function writeCiReports(result: VerifyResult, opts: VerifyOptions): void {
+  const write = (file: string, text: string, append = false) => {
+    try {
+      (append ? appendFileSync : writeFileSync)(file, text);
+    } catch (err) {
+      throw new CplbError(`cannot write ${file}: ${(err as Error).message}`, {
+        code: 'REPORT_WRITE',
+        fault: 'usage',
+        hint: 'check the path and its directory',
+      });
+    }
+  };
+  if (opts.junit) write(opts.junit, renderJunit(result));
+  const summary = renderSummary(result);
+  if (opts.summary) write(opts.summary, summary);
+  const github = process.env.GITHUB_STEP_SUMMARY;
+  if (github) write(github, summary, true);
 }

@@ -7,6 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseJunit, type TestSuites } from 'junit2json';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labExec, labFault } from '../../src/lab/index.js';
 import type { CheckResult } from '../../src/verify/checks.js';
@@ -131,20 +132,49 @@ describe('verify and status on the lab', () => {
     expect(report.vips[0]!.holders).toHaveLength(1);
   }, 60_000);
 
-  it('--failover graceful and crash (VRRPv2, 1 s adverts) keep their bounds', async () => {
+  it('--failover graceful and crash (VRRPv2, 1 s adverts) keep their bounds; --junit and --summary report them', async () => {
+    const junit = join(dir, 'verify.xml');
+    const summary = join(dir, 'summary.md');
+    const github = join(dir, 'github-step-summary.md');
+    writeFileSync(github, '# an earlier step\n');
     for (const mode of ['graceful', 'crash']) {
-      const { code, result } = await verify(lab.clusterFile, '--failover', '--mode', mode, '--rounds', '2');
+      const reports = mode === 'crash' ? ['--junit', junit, '--summary', summary] : [];
+      const res = await cli(
+        ['verify', '--known-hosts', lab.knownHosts, '-o', 'json', '--failover', '--mode', mode, '--rounds', '2', ...reports, lab.clusterFile],
+        { timeoutMs: 240_000, env: mode === 'crash' ? { GITHUB_STEP_SUMMARY: github } : {} },
+      ); // prettier-ignore
+      const result = JSON.parse(res.stdout) as VerifyResult;
       expect(result.failoverSkipped).toBeUndefined();
       expectFailoverWithinBounds(result, mode, 2);
-      expect(code, JSON.stringify(result.checks.filter((c) => !c.ok))).toBe(0);
+      expect(res.code, JSON.stringify(result.checks.filter((c) => !c.ok))).toBe(0);
+      if (mode !== 'crash') continue;
+      const doc = (await parseJunit(readFileSync(junit, 'utf8'))) as TestSuites;
+      expect(doc).toMatchObject({ tests: result.checks.length + 2, failures: 0 });
+      const rounds = doc.testsuite![0]!.testcase!.filter((c) => c.name!.startsWith('failover round'));
+      const moved = rounds.map(
+        (c) =>
+          (c as { properties: { name: string; value: number }[] }).properties.find(
+            (p) => p.name === 'movedMs',
+          )?.value,
+      );
+      expect(moved).toEqual(result.failover!.rounds.map((r) => Math.round(r.movedMs!)));
+      const md = readFileSync(summary, 'utf8');
+      expect(md).toContain(':white_check_mark: verified: every check holds');
+      expect(md).toContain('Failover (crash)');
+      expect(readFileSync(github, 'utf8')).toBe(`# an earlier step\n${md}`);
     }
   }, 180_000);
 
   it('fails on a hand-edited keepalived.conf, naming the host and the file', async () => {
     const h = controllers()[1]!;
     await labExec(LAB, h.name, ['sh', '-c', 'echo "# edited by hand" >> /etc/cplb/keepalived.conf']);
-    const { code, result } = await verify();
+    const junit = join(dir, 'edited.xml');
+    const { code, result } = await verify(lab.clusterFile, '--junit', junit);
     expect(code).toBe(3);
+    const config = (
+      (await parseJunit(readFileSync(junit, 'utf8'))) as TestSuites
+    ).testsuite![0]!.testcase!.find((c) => c.name === 'config')!;
+    expect(config.failure![0]!.inner).toContain(`[${nameOf(h)}] /etc/cplb/keepalived.conf differs`);
     expect(check(result, 'config').problems).toEqual([
       `[${nameOf(h)}] /etc/cplb/keepalived.conf differs from what the cluster file renders (edited on the host, or applied from another file)`,
     ]);
