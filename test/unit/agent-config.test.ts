@@ -15,6 +15,27 @@ const minimal: AgentConfigInput = {
   vips: [{ address: '198.18.0.100', prefix: 24, family: 4, instanceName: 'k0s-vip-0' }],
 };
 
+/** What the planner hands the agent.json renderer for one host. */
+const RENDER_INPUT = {
+  hostName: 'h',
+  proxyEnabled: true,
+  proxyPort: 6444,
+  upstreams: [{ address: '198.18.0.11', port: 6443 }],
+  healthCheck: { path: '/readyz', intervalSeconds: 1, timeoutSeconds: 1, fallCount: 3, riseCount: 1 },
+  vips: [
+    {
+      address: '198.18.0.100',
+      prefix: 24,
+      family: 4 as const,
+      apiServerPort: 6443,
+      instanceName: 'k0s-vip-0',
+    },
+  ],
+  iptablesBackend: 'nft' as const,
+  limits: { maxConnections: 10000, idleTimeoutSeconds: 86400 },
+  metrics: { bindAddress: '127.0.0.1', port: 6445 },
+};
+
 describe('agent config schema', () => {
   it('fills every default from a minimal file', () => {
     const c = agentConfigSchema.parse(minimal);
@@ -80,25 +101,7 @@ describe('agent config schema', () => {
   });
 
   it('is rendered with the credentials the cluster file names, and without them when it names none', () => {
-    const input = {
-      hostName: 'h',
-      proxyEnabled: true,
-      proxyPort: 6444,
-      upstreams: [{ address: '198.18.0.11', port: 6443 }],
-      healthCheck: { path: '/readyz', intervalSeconds: 1, timeoutSeconds: 1, fallCount: 3, riseCount: 1 },
-      vips: [
-        {
-          address: '198.18.0.100',
-          prefix: 24,
-          family: 4 as const,
-          apiServerPort: 6443,
-          instanceName: 'k0s-vip-0',
-        },
-      ],
-      iptablesBackend: 'nft' as const,
-      limits: { maxConnections: 10000, idleTimeoutSeconds: 86400 },
-      metrics: { bindAddress: '127.0.0.1', port: 6445 },
-    };
+    const input = RENDER_INPUT;
     const plain = parseAgentConfig(renderAgentConfig(input));
     expect(plain.proxy.healthCheck).not.toHaveProperty('bearerTokenFile');
     const withToken = parseAgentConfig(
@@ -111,19 +114,7 @@ describe('agent config schema', () => {
   });
 
   it('writes the metrics address only where the cluster file moves it (the default leaves the file as it was)', () => {
-    const input = {
-      hostName: 'h',
-      proxyEnabled: true,
-      proxyPort: 6444,
-      upstreams: [{ address: '198.18.0.11', port: 6443 }],
-      healthCheck: { path: '/readyz', intervalSeconds: 1, timeoutSeconds: 1, fallCount: 3, riseCount: 1 },
-      vips: [
-        { address: '198.18.0.100', prefix: 24, family: 4 as const, apiServerPort: 6443, instanceName: 'v' },
-      ],
-      iptablesBackend: 'nft' as const,
-      limits: { maxConnections: 10000, idleTimeoutSeconds: 86400 },
-      metrics: { bindAddress: '127.0.0.1', port: 6445 },
-    };
+    const input = RENDER_INPUT;
     expect(renderAgentConfig(input)).not.toContain('metrics');
     expect(parseAgentConfig(renderAgentConfig(input)).metrics).toEqual({
       enabled: true,
