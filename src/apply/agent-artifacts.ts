@@ -6,13 +6,23 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { CplbError } from '../core/errors.js';
 
+let embeddedAgentDir: (() => string) | undefined;
+
+/** The CLI as one file (src/sea-main.ts) carries the agent builds: where they are unpacked, when first asked. */
+export function useEmbeddedAgent(dir: () => string): void {
+  let memo: string | undefined;
+  embeddedAgentDir = () => (memo ??= dir());
+}
+
 /**
  * $CPLBCTL_AGENT_DIR when set (packagers, or tests that pin one build while the tree is rebuilt);
- * else dist/agent next to the running CLI (dist/cli.js) or, from the sources, the repo's dist/agent.
+ * else the single executable's own copy (useEmbeddedAgent), or dist/agent next to the running CLI
+ * (dist/cli.js), or, from the sources, the repo's dist/agent.
  */
 export function agentDistDir(): string {
   const fromEnv = process.env.CPLBCTL_AGENT_DIR;
   if (fromEnv) return fromEnv;
+  if (embeddedAgentDir) return embeddedAgentDir();
   const here = dirname(fileURLToPath(import.meta.url));
   return here.endsWith('/dist') ? join(here, 'agent') : join(here, '..', '..', 'dist', 'agent');
 }
