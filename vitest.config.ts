@@ -20,6 +20,10 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           maxWorkers: availableParallelism(),
+          // A worker runs file after file in one module cache, not a fresh process each: that cost
+          // a third of the suite's CPU. Safe while no unit file mocks modules (vi.mock) and each
+          // restores what it changes (process.env); shuffled file orders pass.
+          isolate: false,
         },
       },
       {
