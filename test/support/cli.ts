@@ -1,18 +1,21 @@
 /** Runs the built CLI (`node bin/cplbctl.js`) the way a user does, from the repo root. */
 import { execFile, execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { inject } from 'vitest';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 /** The HOME the config fixtures are checked with: it holds the placeholder ~/.ssh/id_rsa. */
 export const FIXTURE_HOME = join(REPO, 'fixtures/home');
 
-let built = false;
-
-/** `npm run build` (esbuild, well under a second), once per test process. */
+/**
+ * Makes sure bin/cplbctl.js runs this tree's code: the projects' globalSetup
+ * (test/support/global-build.ts) built dist/ once for the run, before any file started, so files
+ * running in parallel never race writing it. Run through another config, build the CLI here
+ * (`scripts/build.mjs --cli-only`, about half a second: no agent single executable).
+ */
 export function buildCli(): void {
-  if (built) return;
-  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'pipe' });
-  built = true;
+  if (inject('distBuild')) return;
+  execFileSync(process.execPath, ['scripts/build.mjs', '--cli-only'], { cwd: REPO, stdio: 'pipe' });
 }
 
 export interface CliResult {

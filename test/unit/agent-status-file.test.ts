@@ -57,34 +57,33 @@ describe('StatusFile', () => {
 describe.each(['dash', 'bash'])('AGENT_STATUS_SH under %s', (shell) => {
   const path = join(dir, `${shell}-status`);
   // The host paths, pointed into the temp dir: the agent's executables do not exist there.
-  const script =
-    SH_HEAD +
-    AGENT_STATUS_SH.replaceAll(STATUS_FILE, path)
-      .replaceAll(AGENT_BIN, join(dir, 'no-agent'))
-      .replaceAll(AGENT_JS, join(dir, 'no-agent.js'));
-  const run = () => {
-    const list = sections(execFileSync(shell, ['-c', script], { encoding: 'utf8' }));
+  const status = AGENT_STATUS_SH.replaceAll(STATUS_FILE, path)
+    .replaceAll(AGENT_BIN, join(dir, 'no-agent'))
+    .replaceAll(AGENT_JS, join(dir, 'no-agent.js'));
+  const run = (prelude = '') => {
+    const list = sections(execFileSync(shell, ['-c', SH_HEAD + prelude + status], { encoding: 'utf8' }));
     return { body: sectionBody(list, 'agent'), exit: list.find((s) => s.name === 'agent-exit')?.args[0] };
   };
-  const write = (ageSeconds: number, pid = process.pid, body = JSON.stringify(doc(7))) =>
-    writeFileSync(path, `${STATUS_FILE_TAG} ${Math.floor(Date.now() / 1000) - ageSeconds} ${pid}\n${body}\n`);
+  // A prelude for run(): the shell that reads the file writes it first, stamped from the same clock
+  // the script reads (bash's EPOCHREALTIME, else date). Stamped by this process instead, a shell
+  // that starts a second late on a busy machine aged the file across the boundary a case tests.
+  const write = (ageSeconds: number, pid = process.pid, body = JSON.stringify(doc(7))) => `
+w=\${EPOCHREALTIME:-}; w=\${w%.*}; [ -n "$w" ] || w=$(date +%s)
+printf '%s %s %s\\n%s\\n' ${STATUS_FILE_TAG} $((w - (${ageSeconds}))) ${pid} '${body}' >'${path}'
+`;
 
   it('serves a fresh file as it is', () => {
-    write(0);
-    expect(run()).toEqual({ body: JSON.stringify(doc(7)), exit: '0' });
-    write(STATUS_FILE_MAX_AGE_S - 1);
-    expect(run().exit).toBe('0');
+    expect(run(write(0))).toEqual({ body: JSON.stringify(doc(7)), exit: '0' });
+    expect(run(write(STATUS_FILE_MAX_AGE_S - 1)).exit).toBe('0');
   });
 
   it("falls back to the socket for a dead writer's, stale, future, malformed or missing file", () => {
     const fallback = { body: 'the agent is not installed', exit: '1' };
     const dead = execFileSync('sh', ['-c', 'sh -c "echo \\$\\$" & wait'], { encoding: 'utf8' }).trim();
-    write(0, Number(dead)); // a pid that has exited: an agent killed -9 leaves such a file
-    expect(run()).toEqual(fallback);
-    write(STATUS_FILE_MAX_AGE_S + 2);
-    expect(run()).toEqual(fallback);
-    write(-(STATUS_FILE_MAX_AGE_S + 2));
-    expect(run()).toEqual(fallback);
+    // A pid that has exited: an agent killed -9 leaves such a file.
+    expect(run(write(0, Number(dead)))).toEqual(fallback);
+    expect(run(write(STATUS_FILE_MAX_AGE_S + 2))).toEqual(fallback);
+    expect(run(write(-(STATUS_FILE_MAX_AGE_S + 2)))).toEqual(fallback);
     writeFileSync(path, `${STATUS_FILE_TAG} 12x ${process.pid}\n{}\n`);
     expect(run()).toEqual(fallback);
     writeFileSync(path, `other 1\n{}\n`);

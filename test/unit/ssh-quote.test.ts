@@ -1,5 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { shJoin, shq } from '../../src/contract/quote.js';
@@ -12,6 +14,29 @@ const SH = '/bin/sh';
 function sh(line: string, env: NodeJS.ProcessEnv = {}): Buffer {
   return execFileSync(SH, ['-c', line], { env: { PATH: process.env.PATH, ...env } });
 }
+
+/**
+ * Runs command lines through one real `sh -c`, one line each, and returns each line's stdout: line
+ * i writes it to its own file, so no output can bleed into another's. A process per case made
+ * these properties the slowest unit file; a quoting bug still shows as a wrong output or a syntax
+ * error of the whole script.
+ */
+function shEach(lines: string[]): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'cplb-shq-'));
+  try {
+    execFileSync(SH, ['-c', lines.map((line, i) => `${line} >${i}`).join('\n')], {
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+    });
+    return lines.map((_, i) => readFileSync(join(dir, String(i)), 'utf8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Each property run checks a batch of cases in one shell; runs x BATCH = the cases checked. */
+const BATCH = 10;
+const batch = <T>(arb: fc.Arbitrary<T>) => fc.array(arb, { minLength: BATCH, maxLength: BATCH });
 
 // Characters that mean something to a shell, plus newlines, unicode and control bytes.
 const hostile = fc
@@ -31,32 +56,34 @@ describe('shq', () => {
 
   it('round-trips any string through a real sh -c unchanged', () => {
     fc.assert(
-      fc.property(hostile, (s) => {
-        expect(sh(`printf '%s' ${shq(s)}`).toString('utf8')).toBe(s);
+      fc.property(batch(hostile), (strings) => {
+        expect(shEach(strings.map((s) => `printf '%s' ${shq(s)}`))).toEqual(strings);
       }),
-      { numRuns: 300 },
+      { numRuns: 300 / BATCH },
     );
   });
 
   it('round-trips whole argv lists through shJoin, word boundaries intact', () => {
     fc.assert(
-      fc.property(fc.array(hostile, { maxLength: 6 }), (argv) => {
-        const out = sh(shJoin(['printf', '%s\\0', ...argv]) + (argv.length ? '' : ' ""')).toString('utf8');
-        const words = out.split('\0').slice(0, -1);
-        expect(words).toEqual(argv.length ? argv : ['']);
+      fc.property(batch(fc.array(hostile, { maxLength: 6 })), (argvs) => {
+        const outs = shEach(
+          argvs.map((argv) => shJoin(['printf', '%s\\0', ...argv]) + (argv.length ? '' : ' ""')),
+        );
+        const words = outs.map((out) => out.split('\0').slice(0, -1));
+        expect(words).toEqual(argvs.map((argv) => (argv.length ? argv : [''])));
       }),
-      { numRuns: 200 },
+      { numRuns: 200 / BATCH },
     );
   });
 
   it('survives the double quoting of the sudo wrapper', () => {
     fc.assert(
-      fc.property(hostile, (s) => {
+      fc.property(batch(hostile), (strings) => {
         // A stand-in sudo: drop `-n`, exec the rest, exactly what real sudo does with argv.
-        const line = withSudo(`printf '%s' ${shq(s)}`).replace(/^sudo -n /, '');
-        expect(sh(line).toString('utf8')).toBe(s);
+        const lines = strings.map((s) => withSudo(`printf '%s' ${shq(s)}`).replace(/^sudo -n /, ''));
+        expect(shEach(lines)).toEqual(strings);
       }),
-      { numRuns: 200 },
+      { numRuns: 200 / BATCH },
     );
   });
 
