@@ -2,7 +2,7 @@
  * vitest globalSetup of every project: builds dist/ once in the main process, before any test file
  * runs, so parallel files never race writing it. unit and integration run the CLI only
  * (`scripts/build.mjs --cli-only`, about half a second); e2e uploads the agent to lab hosts, so it
- * builds the agent's bundle and single executable too (about 10 s).
+ * builds the agent's bundle and single executable and the CLI as one file too (about 25 s).
  */
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
