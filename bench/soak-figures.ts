@@ -64,6 +64,8 @@ export interface RoundFigures {
   backoffMs: number | undefined;
   /** Pid files that named another live process (a reused PID), removed before keepalived's restart. */
   stalePidFiles: number;
+  /** keepalived's parent forked a new VRRP child in the crash (an orphan until the agent kills it). */
+  respawned: number;
   doubleClaim: DoubleClaim | undefined;
   problems: string[];
 }
@@ -91,15 +93,24 @@ function roundFigures(
 ): RoundFigures {
   const f: RoundFigures = {
     round: r, faultMs, rejoinMs: undefined, afterRestartMs: undefined, backoffMs: undefined,
-    stalePidFiles: 0, doubleClaim: undefined, problems: [],
+    stalePidFiles: 0, respawned: 0, doubleClaim: undefined, problems: [],
   }; // prettier-ignore
   if (faultMs === undefined) {
     if (r.from) f.problems.push(`no departure of the VIP from ${r.from} seen by ip monitor`);
     return f;
   }
   const lines = input.logs.get(r.from) ?? [];
-  const backup = firstAfter(lines, faultMs, /Entering BACKUP STATE/);
   const exited = firstAfter(lines, faultMs, /^keepalived exited$/);
+  // crash: the keepalived the agent starts anew (a respawned VRRP child of the killed one may print
+  // BACKUP before the agent even saw the kill).
+  const started = exited && firstAfter(lines, exited.ms, /^keepalived started$/);
+  const backup =
+    input.mode === 'crash'
+      ? started && firstAfter(lines, started.ms, /Entering BACKUP STATE/)
+      : firstAfter(lines, faultMs, /Entering BACKUP STATE/);
+  f.respawned = lines.filter(
+    (l) => l.ms >= faultMs && l.ms <= (exited?.ms ?? faultMs) && /died: Respawning/.test(l.msg),
+  ).length;
   const restarting = firstAfter(lines, faultMs, /^restarting keepalived$/);
   const inMs = restarting && /\binMs=(\d+)/.exec(restarting.line)?.[1];
   if (inMs) f.backoffMs = Number(inMs);
@@ -181,7 +192,7 @@ export function analyseRun(input: RunInput): RunFigures {
       : '';
     const rejoin =
       input.mode === 'crash'
-        ? `rejoin ${s(f.rejoinMs)} (backoff ${s(f.backoffMs)}, back ${s(f.afterRestartMs)} after the restart${f.stalePidFiles ? `, ${f.stalePidFiles} pid files naming a reused PID removed` : ''})`
+        ? `rejoin ${s(f.rejoinMs)} (backoff ${s(f.backoffMs)}, back ${s(f.afterRestartMs)} after the restart${f.stalePidFiles ? `, ${f.stalePidFiles} pid files naming a reused PID removed` : ''}${f.respawned ? ', keepalived RESPAWNED its VRRP child in the crash' : ''})`
         : `rejoin ${s(f.rejoinMs)}`;
     const verdict =
       r.ok && f.problems.length === 0 ? 'ok' : `NOT OK: ${[...r.problems, ...f.problems].join('; ')}`;
@@ -230,7 +241,7 @@ export function summaryLines(runs: readonly RunFigures[]): string[] {
               s,
             )}`
           : '') +
-        `; not back: ${notBack}; pid files naming a reused PID removed: ${rounds.reduce((n, f) => n + f.stalePidFiles, 0)}`,
+        `; not back: ${notBack}; VRRP child respawned in the crash: ${rounds.reduce((n, f) => n + f.respawned, 0)}; pid files naming a reused PID removed: ${rounds.reduce((n, f) => n + f.stalePidFiles, 0)}`,
       `  double claims: ${dcs.length} of ${rounds.length} rounds; overlap min/median/max ${dist(distribution(dcs.map((d) => d.overlapMs)), ms)}; loser held ${dist(distribution(dcs.map((d) => d.loserHoldMs)), ms)}`,
       `  client (new TLS connection every ${input.probeEveryMs} ms): ${input.probeFailures.length} of ${input.probeAttempts} failed over the run; ${dcs.reduce((n, d) => n + d.failedProbes, 0)} started in a double claim, ${dcs.reduce((n, d) => n + d.failedAfter, 0)} in the second after one`,
     );
