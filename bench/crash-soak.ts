@@ -88,6 +88,7 @@ let keep = process.env.CPLB_BENCH_KEEP === '1';
 let failed = false;
 try {
   log(`lab ${lab.name} (${lab.flavor}) up, VIP ${vip}; logs in ${dir}`);
+  writeFileSync(join(dir, 'hosts.json'), JSON.stringify(Object.fromEntries(hostOf)));
   for (const profile of profiles) {
     const file = profileFile(lab, profile, dir);
     const applied = await cli(['apply', '--known-hosts', lab.knownHosts, '-o', 'logfmt', file]);
