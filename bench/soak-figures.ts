@@ -62,7 +62,7 @@ export interface RoundFigures {
   /** crash: from the agent's noticing keepalived's death (after the restore) until back as BACKUP. */
   afterRestartMs: number | undefined;
   backoffMs: number | undefined;
-  /** Pid files that named another live process (a reused PID), removed before keepalived's restart. */
+  /** Pid files that named another live process (a reused PID, a dying orphan), removed before the restart. */
   stalePidFiles: number;
   /** keepalived's parent forked a new VRRP child in the crash (an orphan until the agent kills it). */
   respawned: number;
@@ -192,7 +192,7 @@ export function analyseRun(input: RunInput): RunFigures {
       : '';
     const rejoin =
       input.mode === 'crash'
-        ? `rejoin ${s(f.rejoinMs)} (backoff ${s(f.backoffMs)}, back ${s(f.afterRestartMs)} after the restart${f.stalePidFiles ? `, ${f.stalePidFiles} pid files naming a reused PID removed` : ''}${f.respawned ? ', keepalived RESPAWNED its VRRP child in the crash' : ''})`
+        ? `rejoin ${s(f.rejoinMs)} (backoff ${s(f.backoffMs)}, back ${s(f.afterRestartMs)} after the restart${f.stalePidFiles ? `, ${f.stalePidFiles} pid files naming another live process removed` : ''}${f.respawned ? ', keepalived RESPAWNED its VRRP child in the crash' : ''})`
         : `rejoin ${s(f.rejoinMs)}`;
     const verdict =
       r.ok && f.problems.length === 0 ? 'ok' : `NOT OK: ${[...r.problems, ...f.problems].join('; ')}`;
@@ -241,7 +241,7 @@ export function summaryLines(runs: readonly RunFigures[]): string[] {
               s,
             )}`
           : '') +
-        `; not back: ${notBack}; VRRP child respawned in the crash: ${rounds.reduce((n, f) => n + f.respawned, 0)}; pid files naming a reused PID removed: ${rounds.reduce((n, f) => n + f.stalePidFiles, 0)}`,
+        `; not back: ${notBack}; VRRP child respawned in the crash: ${rounds.reduce((n, f) => n + f.respawned, 0)}; pid files naming another live process removed: ${rounds.reduce((n, f) => n + f.stalePidFiles, 0)}`,
       `  double claims: ${dcs.length} of ${rounds.length} rounds; overlap min/median/max ${dist(distribution(dcs.map((d) => d.overlapMs)), ms)}; loser held ${dist(distribution(dcs.map((d) => d.loserHoldMs)), ms)}`,
       `  client (new TLS connection every ${input.probeEveryMs} ms): ${input.probeFailures.length} of ${input.probeAttempts} failed over the run; ${dcs.reduce((n, d) => n + d.failedProbes, 0)} started in a double claim, ${dcs.reduce((n, d) => n + d.failedAfter, 0)} in the second after one`,
     );
