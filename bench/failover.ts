@@ -9,17 +9,15 @@
  * --save keeps each run's `verify -o json` document (every round's figures) in DIR.
  * Root only: it makes a lab (and removes it).
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { labDown, labUp, type LabInfo } from '../src/lab/index.js';
+import { labDown, labUp } from '../src/lab/index.js';
 import type { Distribution } from '../src/verify/failover/types.js';
 import type { VerifyResult } from '../src/verify/verify-report.js';
 import { arg } from './args.js';
+import { cli, profileFile } from './failover-lab.js';
 
-const exec = promisify(execFile);
 const rounds = Number(arg('rounds', '20'));
 const profiles = arg('profiles', 'default,fast').split(',');
 const modes = arg('modes', 'crash,graceful').split(',');
@@ -33,29 +31,6 @@ const TARGETS: Record<string, { moved?: number; served: number }> = {
   'default graceful': { served: 1000 },
   'fast graceful': { served: 1000 },
 };
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string }> {
-  try {
-    const { stdout } = await exec('node', ['bin/cplbctl.js', ...args], {
-      maxBuffer: 64 << 20,
-      timeout: 3_600_000,
-    });
-    return { code: 0, stdout };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    if (!e.stdout) throw new Error(`cplbctl ${args[0]} failed: ${e.stderr ?? String(err)}`);
-    return { code: e.code ?? 1, stdout: e.stdout };
-  }
-}
-
-function fastVariant(lab: LabInfo, dir: string): string {
-  const file = join(dir, 'fast.yaml');
-  const text = readFileSync(lab.clusterFile, 'utf8')
-    .replace(/^ {4}keepalived:$/m, '    keepalived:\n      vrrpVersion: 3')
-    .replace(/^( {10}authPass: .*)$/m, '$1\n          advertIntervalSeconds: 0.1');
-  writeFileSync(file, text);
-  return file;
-}
 
 const s = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(3)}s`);
 const dist = (d: Distribution | null) =>
@@ -72,7 +47,7 @@ const dir = mkdtempSync(join(tmpdir(), 'cplb-bench-fo-'));
 const lines: string[] = [];
 try {
   for (const profile of profiles) {
-    const file = profile === 'fast' ? fastVariant(lab, dir) : lab.clusterFile;
+    const file = profileFile(lab, profile, dir);
     const applied = await cli(['apply', '--known-hosts', lab.knownHosts, '-o', 'logfmt', file]);
     if (applied.code !== 0) throw new Error(`apply ${profile} failed:\n${applied.stdout}`);
     for (const mode of modes) {

@@ -12,8 +12,11 @@ const execFileAsync = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface LoadReport {
+  /** Date.now() when the load started: `at` and `endAt` count from it. */
+  t0: number;
   attempts: number;
-  failures: { at: number; error: string }[];
+  /** When a failed attempt started and when it failed (ms from t0). */
+  failures: { at: number; endAt: number; error: string }[];
   /** Which controller's API server answered, by certificate CN. */
   servedBy: Record<string, number>;
 }
@@ -32,8 +35,8 @@ function handshake(address: string, port: number): Promise<string> {
 
 /** Opens a new TLS connection to address:port every `everyMs` until stopped; every one must complete. */
 export function clientLoad(address: string, port = 6443, everyMs = 100): { stop(): Promise<LoadReport> } {
-  const report: LoadReport = { attempts: 0, failures: [], servedBy: {} };
   const t0 = Date.now();
+  const report: LoadReport = { t0, attempts: 0, failures: [], servedBy: {} };
   let running = true;
   const inFlight = new Set<Promise<void>>();
   const loop = (async () => {
@@ -42,7 +45,8 @@ export function clientLoad(address: string, port = 6443, everyMs = 100): { stop(
       report.attempts++;
       const p = handshake(address, port).then(
         (cn) => void (report.servedBy[cn] = (report.servedBy[cn] ?? 0) + 1),
-        (err: Error) => void report.failures.push({ at: started - t0, error: err.message }),
+        (err: Error) =>
+          void report.failures.push({ at: started - t0, endAt: Date.now() - t0, error: err.message }),
       );
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));

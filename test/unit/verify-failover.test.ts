@@ -118,10 +118,12 @@ describe('judgeRound', () => {
 });
 
 describe('fault scripts', () => {
-  it('crash freezes the agent, kills the VRRP child before its parent, deletes every VIP', () => {
+  it('crash freezes the agent and keepalived, kills the VRRP child before its parent, deletes every VIP', () => {
     const s = crashScript(4242, ['198.18.6.100', 'fd00::100'], 35);
     expect(() => execFileSync('sh', ['-n', '-c', s])).not.toThrow();
     expect(s.indexOf('kill -STOP "$a"')).toBeLessThan(s.indexOf('kill -KILL "$vrrp" "$main"'));
+    // keepalived's parent respawns a VRRP child it sees die: frozen first, it cannot before its own kill.
+    expect(s).toMatch(/kill -STOP "\$main"[^\n]*\n(?:.*\n)*kill -KILL "\$vrrp" "\$main"/);
     expect(s).toContain("nohup sh -c 'sleep 35; iptables -w 5 -t raw -D PREROUTING -d 198.18.6.100");
     expect(s).toMatch(
       /ip6tables -w 5 -t raw -I PREROUTING -d fd00::100 -m comment --comment 'cplbctl verify --failover: host down' -j DROP/,

@@ -6,7 +6,9 @@
  *   The agent writes the file only when its verdict changes, so it stays until restored.
  * crash: the holder falls silent at once, as a powered-off host: the agent is frozen (SIGSTOP, so it
  *   cannot restart keepalived), keepalived's VRRP child and then its parent get SIGKILL (the child
- *   first: left alone it would exit gracefully and send priority 0), and the VIP is deleted from the
+ *   first: left alone it would exit gracefully and send priority 0; the parent frozen before, or in
+ *   the moment between the two kills it sees its child die and forks a new one, an orphan that runs
+ *   VRRP on the "dead" host until the agent kills it), and the VIP is deleted from the
  *   NIC. Its kernel still runs, though: a client whose ARP entry still points at it would have its
  *   SYNs REDIRECTed to the frozen proxy and ACKed, which keeps that stale entry confirmed for good (a
  *   dead host answers nothing, so the entry would fail and re-resolve). A raw-table DROP of VIP
@@ -53,6 +55,7 @@ main=$(cat ${shq(`${RUN_DIR}/keepalived.pid`)} 2>/dev/null); vrrp=$(cat ${shq(`$
 kill -STOP "$a" || exit 3
 ${watchdog(`${dropRules(vips, '-D')}; kill -CONT ${a}`, watchdogSeconds)}
 ${dropRules(vips, '-I')}
+kill -STOP "$main"
 t=$(date +%s%N)
 kill -KILL "$vrrp" "$main"
 ip -o addr show | while read -r _ dev _ cidr _; do
