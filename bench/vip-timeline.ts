@@ -5,7 +5,7 @@
  * pure; every host shares this machine's clock, so no offsets.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { canonicalIp } from '../src/config/net.js';
+import { canonicalIp } from '../src/contract/net.js';
 
 export interface VipEvent {
   host: string;
