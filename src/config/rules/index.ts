@@ -19,6 +19,7 @@ import {
   sshPresent,
   uniqueHosts,
 } from './hosts.js';
+import { addressLabel, configTemplate } from './k0s-fields.js';
 import { unicast } from './unicast.js';
 import { virtualServers } from './virtual-servers.js';
 import {
@@ -54,8 +55,10 @@ export const RULES: readonly Rule[] = [
   virtualRouterID,
   advertInterval,
   interfaceRef,
+  addressLabel,
   unicast,
   virtualServers,
+  configTemplate,
   ports,
   healthCheck,
   healthCheckPath,
