@@ -18,7 +18,8 @@ import { TcpProxy } from './proxy.js';
 import { StatusFile, StatusServer } from './status.js';
 import { type AgentStatus } from '../contract/status.js';
 import { nodeHealth, TrackFile, TRACK_FAULT, TRACK_OK, type NodeHealth } from './trackfile.js';
-import { forgetNeighbour, heldVips, vipsToForget, VrrpStates } from './vrrp.js';
+import { forgetNeighbour, heldVips, localAddresses, vipsToForget, VrrpStates } from './vrrp.js';
+import { AddressLabels, labelWants, retiredWants } from './addrlabel.js';
 
 export class Agent {
   private config: AgentConfig;
@@ -33,6 +34,7 @@ export class Agent {
   private readonly notify: NotifyFifoReader;
   private iptables: IptablesRules;
   private readonly vrrp = new VrrpStates();
+  private readonly labels: AddressLabels;
   private readonly statusServer: StatusServer;
   private readonly statusFile: StatusFile;
   private statusTick: NodeJS.Timeout | undefined;
@@ -83,6 +85,7 @@ export class Agent {
       onExit: () => this.vrrp.markStopped(),
     });
     const vLog = log.child({ component: 'vrrp' });
+    this.labels = new AddressLabels(log.child({ component: 'addrlabel' }));
     this.notify = new NotifyFifoReader(
       c.keepalived.notifyFifo,
       (event) => {
@@ -92,6 +95,8 @@ export class Agent {
           void this.statusFile.write();
           for (const vip of vipsToForget(this.config.vips, event.name, before, event.state))
             void forgetNeighbour(vip, vLog);
+          // keepalived adds or removes the VIPs before it writes the event: the addresses are current.
+          void this.syncLabels(true);
         }
       },
       vLog,
@@ -112,6 +117,8 @@ export class Agent {
     // Until the proxy is proven, this node must not take the VIP.
     await this.track.set(TRACK_FAULT);
     await this.notify.open();
+    // A killed predecessor may have left the label of a VIP this node no longer holds.
+    await this.syncLabels(true);
     await this.ensureProxy();
     this.checker.start(this.pool.upstreams);
     await this.ensureRules();
@@ -150,6 +157,7 @@ export class Agent {
     this.checker.stop();
     // keepalived first: its priority-0 adverts hand the VIP over before the rules and proxy go.
     await this.keepalived.stop();
+    await this.labels.sync(labelWants(this.config.vips, new Set()), true);
     await this.iptables
       .remove()
       .catch((err) => this.log.error('removing iptables rules failed', { error: errorText(err) }));
@@ -189,6 +197,9 @@ export class Agent {
       this.proxy.setPool(this.pool);
       this.proxy.setLimits(c.proxy);
       this.vrrp.expect(c.vips.map((v) => v.instanceName));
+      const local = localAddresses();
+      await this.labels.sync(retiredWants(labelWants(old.vips, local), labelWants(c.vips, local)), true);
+      await this.syncLabels(true);
       if (old.iptables.backend !== c.iptables.backend || old.iptables.chain !== c.iptables.chain) {
         await this.iptables.remove();
         this.iptables = this.makeIptables(c);
@@ -231,6 +242,11 @@ export class Agent {
     return rules;
   }
 
+  /** The addrlabel entries of the IPv6 VIPs this node holds now (see addrlabel.ts). */
+  private syncLabels(force = false): Promise<void> {
+    return this.labels.sync(labelWants(this.config.vips, localAddresses()), force);
+  }
+
   private async ensureProxy(): Promise<void> {
     const c = this.config;
     try {
@@ -258,6 +274,8 @@ export class Agent {
   private async periodic(): Promise<void> {
     if (this.stopped) return;
     await this.ensureRules();
+    // Cheap unless the held VIPs changed: keepalived's fifo is unreliable after a reload (2.2.x).
+    await this.syncLabels();
     if (!this.proxy.listening) await this.ensureProxy();
     this.scanForeign();
     await this.updateHealth();

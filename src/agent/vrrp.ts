@@ -73,7 +73,7 @@ function now(): string {
 }
 
 /** Addresses on this node's interfaces (getifaddrs lists keepalived's secondary VIPs too; no fork). */
-function localAddresses(): Set<string> {
+export function localAddresses(): Set<string> {
   const set = new Set<string>();
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) set.add(canonicalIp(a.address));

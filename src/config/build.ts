@@ -46,6 +46,7 @@ export function buildCluster(file: string, input: RuleInput): Cluster {
         unicastSources: inst.unicastSourceIP
           ? [inst.unicastSourceIP, ...(inst.unicastPeers ?? [])]
           : undefined,
+        addressLabel: inst.addressLabel || undefined,
         path: [...instancesPath, i],
       })),
       virtualServers: ka.virtualServers.map((vs, i) => ({

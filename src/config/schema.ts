@@ -59,6 +59,9 @@ export const hostSchema = z.strictObject({
     .describe("This host's NIC for VRRP when the instances name none (overrides the default-route NIC)."),
 });
 
+/** k0s's addressLabel is a uint32; 0xffffffff is reserved (rule address-label says so). */
+export const ADDRESS_LABEL_MAX = 0xffff_ffff;
+
 /** A Go duration such as `1m`, `30s`, `1m30s` or `500ms` (metav1.Duration, as k0s takes it). */
 export const GO_DURATION = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/;
 
@@ -93,6 +96,15 @@ export const vrrpInstanceSchema = z.strictObject({
     .array(nonEmpty('a unicast peer'), { error: 'unicastPeers must be a list of IP addresses' })
     .optional()
     .describe("Unicast VRRP: the other controllers' source addresses."),
+  addressLabel: z
+    .number({ error: 'addressLabel must be a number' })
+    .int({ error: 'addressLabel must be a whole number' })
+    .min(0)
+    .max(ADDRESS_LABEL_MAX)
+    .optional()
+    .describe(
+      'IPv6 VIPs only (k0s 1.34): the RFC 6724 label of `ip addrlabel` entry VIP/128 on the holder, so its own traffic keeps the real address as source. 1 to 4294967294; unset or 0: 10000.',
+    ),
 });
 
 const virtualServerSchema = z.strictObject({
@@ -187,6 +199,18 @@ export const keepalivedSchema = z.strictObject({
     .union([z.literal(2), z.literal(3)], { error: 'vrrpVersion must be 2 or 3' })
     .default(2)
     .describe('cplbctl addition: VRRP version 3 allows sub-second adverts (and ignores authPass).'),
+  configTemplateVRRP: z
+    .string({ error: 'configTemplateVRRP must be a path' })
+    .optional()
+    .describe(
+      "k0s 1.35.1: a Go template for keepalived's VRRP section, on the controllers. Accepted so a k0s file loads; cplbctl renders keepalived.conf itself, so a set value fails validation (rule config-template) with what to do instead.",
+    ),
+  configTemplateVS: z
+    .string({ error: 'configTemplateVS must be a path' })
+    .optional()
+    .describe(
+      "k0s 1.35.1: a Go template for keepalived's virtual servers, on the controllers. Accepted so a k0s file loads; a set value fails validation (rule config-template) with what to do instead.",
+    ),
 });
 
 export const cplbSchema = z.strictObject({

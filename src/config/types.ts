@@ -42,6 +42,8 @@ export interface VrrpInstance {
   interface?: string;
   /** Every controller's unicast source address: {unicastSourceIP} ∪ unicastPeers. Absent for multicast. */
   unicastSources?: string[];
+  /** k0s's addressLabel for the IPv6 VIPs; undefined when unset or 0 (the agent then uses 10000, as k0s). */
+  addressLabel?: number;
   path: DocPath;
 }
 

@@ -52,6 +52,11 @@ const upstreamSchema = z.strictObject({
   port: port.default(6443),
 });
 
+/** k0s's default addressLabel ("If not specified or set to 0, defaults to 10000"). */
+export const DEFAULT_ADDRESS_LABEL = 10_000;
+/** Labels are uint32; 0xffffffff is reserved (k0s refuses it, and so does the kernel). */
+const MAX_ADDRESS_LABEL = 0xffff_fffe;
+
 const vipSchema = z
   .strictObject({
     address: ipAddress,
@@ -60,6 +65,12 @@ const vipSchema = z
     apiServerPort: port.default(6443),
     /** keepalived's vrrp_instance name: the notify fifo reports state by this name. */
     instanceName: z.string().regex(/^[A-Za-z0-9_.-]+$/),
+    /**
+     * IPv6 only: the label of the `ip addrlabel` entry VIP/128 the agent holds while this host holds
+     * the VIP (k0s's addressLabel; RFC 6724 then keeps the real address as the host's own source).
+     * Absent in files from before it, and when the cluster file leaves it to k0s's default.
+     */
+    addressLabel: z.number().int().min(1).max(MAX_ADDRESS_LABEL).optional(),
   })
   .refine((v) => isIP(v.address) === v.family, {
     error: 'family does not match the address',
@@ -163,6 +174,11 @@ export function parseAgentConfig(text: string, source = 'agent.json'): AgentConf
     throw new AgentConfigError(`${source}: invalid agent config:\n${lines.join('\n')}`);
   }
   return result.data;
+}
+
+/** The label an IPv6 VIP's addrlabel entry gets: its own, else k0s's default. */
+export function addressLabelOf(vip: Pick<AgentVip, 'addressLabel'>): number {
+  return vip.addressLabel ?? DEFAULT_ADDRESS_LABEL;
 }
 
 export function proxyBindAddress(config: AgentConfig): string {

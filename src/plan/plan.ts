@@ -188,6 +188,10 @@ function planHost(
     family: vip.family,
     apiServerPort: cplb.apiServerPort,
     instanceName: instance.name,
+    // Only where the file sets it (k0s ignores it on IPv4): without it the agent uses k0s's default.
+    ...(vip.family === 6 && instance.addressLabel !== undefined
+      ? { addressLabel: instance.addressLabel }
+      : {}),
   }));
   const backend = facts.iptables.backend ?? 'nft';
   const agentJson = renderAgentConfig({

@@ -29,7 +29,15 @@ export interface AgentConfigRenderInput {
   healthCheck: HealthCheck;
   limits: ProxySettings;
   metrics: MetricsSettings;
-  vips: { address: string; prefix: number; family: 4 | 6; apiServerPort: number; instanceName: string }[];
+  vips: {
+    address: string;
+    prefix: number;
+    family: 4 | 6;
+    apiServerPort: number;
+    instanceName: string;
+    /** k0s's addressLabel, on IPv6 VIPs whose instance sets it. */
+    addressLabel?: number;
+  }[];
   iptablesBackend: 'nft' | 'legacy';
 }
 

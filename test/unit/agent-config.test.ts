@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  addressLabelOf,
   agentConfigSchema,
   AgentConfigError,
   hashConfigText,
@@ -37,6 +38,18 @@ const RENDER_INPUT = {
 };
 
 describe('agent config schema', () => {
+  it("takes k0s's addressLabel on a VIP, and files without it (older renders) still parse", () => {
+    const v6 = { address: 'fd00::100', prefix: 64, family: 6 as const, instanceName: 'k0s-vip-1' };
+    const parse = (vip: object) => agentConfigSchema.safeParse({ ...minimal, vips: [vip] });
+    expect(parse(v6).success).toBe(true);
+    expect(parse(v6).data?.vips[0]?.addressLabel).toBeUndefined();
+    expect(addressLabelOf(parse(v6).data!.vips[0]!)).toBe(10000);
+    expect(parse({ ...v6, addressLabel: 30000 }).data?.vips[0]?.addressLabel).toBe(30000);
+    expect(addressLabelOf(parse({ ...v6, addressLabel: 30000 }).data!.vips[0]!)).toBe(30000);
+    for (const bad of [0, 0xffffffff, 1.5, -1, '30000'])
+      expect(parse({ ...v6, addressLabel: bad }).success, String(bad)).toBe(false);
+  });
+
   it('fills every default from a minimal file', () => {
     const c = agentConfigSchema.parse(minimal);
     expect(c.schemaVersion).toBe(1);

@@ -113,6 +113,9 @@ describe('the built CLI', () => {
     'fixtures/valid/k0sctl-full.yaml',
     'fixtures/valid/native-vrrp3-fast.yaml',
     'fixtures/valid/native-single-controller.yaml',
+    // k0s's own documented examples of its newer fields (addressLabel 1.34, templates 1.35.1).
+    'fixtures/valid/k0sctl-k0s-docs-address-label.yaml',
+    'fixtures/invalid/k0sctl-k0s-docs-templates.yaml',
   ];
 
   it('prints the expected lines and exits 2 (invalid) or 0 (valid), never echoing authPass', async () => {

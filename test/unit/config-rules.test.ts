@@ -595,6 +595,87 @@ rule('unicast', () => {
   });
 });
 
+rule('address-label', () => {
+  const v6 = (extra: Obj = {}) => inst({ virtualIPs: ['fd00::100/64'], ...extra });
+  const text = (...instances: Obj[]) => nativeFile(cplbOf({ vrrpInstances: instances }));
+  const diagnosticsOf = (t: string) => load(t).diagnostics.map((d) => `${formatPath(d.path)}: ${d.message}`);
+
+  it("is k0s's field: unset or 0 leaves it to the default (10000, applied by the agent), any other uint32 is carried", () => {
+    expect(cluster(text(v6())).cplb.vrrpInstances[0]!.addressLabel).toBeUndefined();
+    expect(cluster(text(v6({ addressLabel: 0 }))).cplb.vrrpInstances[0]!.addressLabel).toBeUndefined();
+    expect(cluster(text(v6({ addressLabel: 30000 }))).cplb.vrrpInstances[0]!.addressLabel).toBe(30000);
+    expect(cluster(text(v6({ addressLabel: 4294967294 }))).cplb.vrrpInstances[0]!.addressLabel).toBe(
+      4294967294,
+    );
+    expect(problems('address-label', text(v6({ addressLabel: 30000 })))).toEqual([]);
+  });
+
+  it('refuses 0xffffffff, reserved as in k0s (and refused by the kernel)', () => {
+    expect(problems('address-label', text(v6({ addressLabel: 4294967295 })))).toEqual([
+      `${I0}.addressLabel: addressLabel 4294967295 (0xffffffff) is reserved`,
+    ]);
+  });
+
+  it('refuses what a uint32 cannot hold, at its line and column', () => {
+    expect(diagnosticsOf(text(v6({ addressLabel: -1 })))).toEqual([
+      `${I0}.addressLabel: addressLabel -1 is below 0`,
+    ]);
+    expect(diagnosticsOf(text(v6({ addressLabel: 4294967296 })))).toEqual([
+      `${I0}.addressLabel: addressLabel 4294967296 is above 4294967295`,
+    ]);
+    expect(diagnosticsOf(text(v6({ addressLabel: 1.5 })))).toEqual([
+      `${I0}.addressLabel: addressLabel must be a whole number`,
+    ]);
+    const t = text(v6({ addressLabel: '30000' }));
+    const d = load(t).diagnostics[0]!;
+    expect(`${formatPath(d.path)}: ${d.message}; ${d.hint}`).toBe(
+      `${I0}.addressLabel: addressLabel must be a number, not a string; remove the quotes`,
+    );
+    expect(t.split('\n')[d.line - 1]!.slice(d.col - 1)).toBe('"30000"');
+  });
+
+  it('warns that an IPv4 instance ignores it, as k0s does', () => {
+    expect(problems('address-label', text(inst({ addressLabel: 30000 })))).toEqual([
+      `${I0}.addressLabel: warning: addressLabel applies to IPv6 VIPs only, and this instance has none`,
+    ]);
+  });
+});
+
+rule('config-template', () => {
+  const templates = (fields: Obj) => cplbOf({ vrrpInstances: [inst()], ...fields });
+  it('accepts both k0s 1.35.1 fields (never "unknown field") and refuses a set one, saying what cplbctl renders', () => {
+    const text = k0sctlFile(
+      templates({
+        virtualServers: [{ ipAddress: '192.168.122.200' }],
+        configTemplateVRRP: '/path/to/custom-vrrp-template.conf',
+        configTemplateVS: '/path/to/custom-virtualservers-template.conf',
+      }),
+    );
+    const all = load(text).diagnostics;
+    expect(all.map((d) => d.rule)).toEqual(['config-template', 'config-template']);
+    const K = 'spec.k0s.config.spec.network.controlPlaneLoadBalancing.keepalived';
+    expect(problems('config-template', text)).toEqual([
+      `${K}.configTemplateVRRP: cplbctl renders keepalived.conf itself and does not read Go templates: one vrrp_instance per vrrpInstances entry (state BACKUP, equal priority, the agent's track_file and notify_fifo)`,
+      `${K}.configTemplateVS: cplbctl renders keepalived.conf itself and does not read Go templates: one virtual_server per virtualServers entry, a real_server per controller`,
+    ]);
+    for (const d of all) {
+      expect(d.severity).toBe('error');
+      expect(d.hint).toContain('remove');
+      expect(text.split('\n')[d.line - 1]!.slice(d.col - 1)).toMatch(/^\/path\/to\//);
+    }
+  });
+  it('only warns about configTemplateVS without virtualServers: k0s does not read it then either', () => {
+    expect(problems('config-template', nativeFile(templates({ configTemplateVS: '/etc/vs.tmpl' })))).toEqual([
+      'spec.controlPlaneLoadBalancing.keepalived.configTemplateVS: warning: configTemplateVS has no effect without virtualServers (k0s ignores it then too)',
+    ]);
+  });
+  it('lets an empty value be (k0s reads "" as unset)', () => {
+    expect(
+      problems('config-template', nativeFile(templates({ configTemplateVRRP: '', configTemplateVS: '' }))),
+    ).toEqual([]);
+  });
+});
+
 rule('virtual-servers', () => {
   const vs = (servers: Obj[], hosts = controllers(3)) =>
     nativeFile(cplbOf({ vrrpInstances: [inst()], virtualServers: servers }), hosts);

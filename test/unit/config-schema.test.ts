@@ -47,7 +47,20 @@ describe('cplbctl schema', () => {
       'interface',
       'unicastSourceIP',
       'unicastPeers',
+      'addressLabel',
     ]);
+    // k0s's uint32: 0 means the default (10000), 0xffffffff is left to rule address-label.
+    expect(instance.properties.addressLabel).toMatchObject({
+      type: 'integer',
+      minimum: 0,
+      maximum: 4294967295,
+    });
+    const keepalived = props
+      .slice(0, 3)
+      .reduce<Json>((node, key) => (node.properties as Record<string, Json>)[key]!, schema);
+    expect(Object.keys(keepalived.properties as object)).toEqual(
+      expect.arrayContaining(['configTemplateVRRP', 'configTemplateVS']),
+    );
   });
 
   it.each(nativeFixtures('valid'))('accepts the valid fixture $f', ({ text }) => {

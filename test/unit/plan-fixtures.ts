@@ -108,6 +108,16 @@ export const SCENARIOS = {
           authPass: six
           virtualRouterID: 61
 `,
+  /** dualStack with k0s's addressLabel on the IPv6 instance: only agent.json may differ. */
+  addressLabel: `    keepalived:
+      vrrpInstances:
+        - virtualIPs: ["198.18.0.100/24"]
+          authPass: four
+        - virtualIPs: ["fd5e:1::100/64"]
+          authPass: six
+          virtualRouterID: 61
+          addressLabel: 30000
+`,
   v3fast: `    keepalived:
       vrrpVersion: 3
       vrrpInstances:

@@ -76,6 +76,18 @@ describe('golden renders', () => {
     golden('agent.json', fileOf(planFor('multicast'), 0, AGENT_CONFIG));
   });
 
+  it('agent.json with an IPv4 and an IPv6 instance, addressLabel on the IPv6 VIP only', () => {
+    golden('agent-address-label.json', fileOf(planFor('addressLabel'), 0, AGENT_CONFIG));
+    // Without the field, the same cluster's agent.json names no label (the agent's default applies),
+    // and keepalived.conf does not change with it: the label is the agent's business.
+    const without = fileOf(planFor('dualStack'), 0, AGENT_CONFIG);
+    expect(without).not.toContain('addressLabel');
+    expect(fileOf(planFor('dualStack'), 0, AGENT_CONFIG)).toBe(
+      fileOf(planFor('addressLabel'), 0, AGENT_CONFIG).replace(/,\n\s*"addressLabel": 30000/, ''),
+    );
+    golden('keepalived-dual-stack.conf', fileOf(planFor('addressLabel'), 0, KEEPALIVED_CONF));
+  });
+
   it('service definitions: systemd (single executable and node), OpenRC, plain launcher', () => {
     golden('cplb-agent.service', renderSystemdUnit({ kind: 'sea' }));
     golden('cplb-agent-node.service', renderSystemdUnit({ kind: 'js', nodePath: '/usr/bin/node' }));

@@ -20,6 +20,7 @@ import {
   sshPresent,
   uniqueHosts,
 } from './hosts.js';
+import { addressLabel, configTemplate } from './k0s-fields.js';
 import { unicast } from './unicast.js';
 import { virtualServers } from './virtual-servers.js';
 import {
@@ -55,8 +56,10 @@ export const RULES: readonly Rule[] = [
   virtualRouterID,
   advertInterval,
   interfaceRef,
+  addressLabel,
   unicast,
   virtualServers,
+  configTemplate,
   ports,
   metricsPort,
   healthCheck,
