@@ -22,6 +22,6 @@ export const preflightPhase = perHost<ApplyState, Host>({
       return;
     }
     const n = await checkSegment(ctx.state, host);
-    ctx.log.info(`the segment is clear (${n} probes)`);
+    ctx.log.info(`the segment is clear (${n} probe${n === 1 ? '' : 's'})`);
   },
 });

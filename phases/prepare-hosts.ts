@@ -35,7 +35,7 @@ export const prepareHostsPhase = perHost<ApplyState, Host>({
     );
     if (probeToolsMissing(ctx.state.cluster, ctx.state.facts.get(host.name)!).length) {
       const n = await checkSegment(ctx.state, host);
-      ctx.log.info(`the segment is clear (${n} probes)`);
+      ctx.log.info(`the segment is clear (${n} probe${n === 1 ? '' : 's'})`);
     }
   },
 });
