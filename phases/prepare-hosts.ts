@@ -4,8 +4,14 @@ import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
 import { KEEPALIVED_CONF } from '../src/contract/paths.js';
 import { keepalivedConfigTest } from '../src/apply/current-files.js';
+import { checkSegment } from '../src/apply/preflight.js';
+import { probeToolsMissing } from '../src/plan/preflight.js';
 
-/** Installs what a host lacks (keepalived, iptables) through its package manager, and says so. */
+/**
+ * Installs what a host lacks (keepalived, iptables, the pre-flight tools) through its package
+ * manager, and says so. Then the checks the plan could not make without them, before anything else
+ * changes: keepalived's config test, and the network segment's pre-flight checks.
+ */
 export const prepareHostsPhase = perHost<ApplyState, Host>({
   title: 'Prepare hosts',
   shouldRun: (ctx) => ctx.state.plan!.hosts.some((h) => h.packages),
@@ -27,5 +33,9 @@ export const prepareHostsPhase = perHost<ApplyState, Host>({
       hp.files.find((f) => f.path === KEEPALIVED_CONF)?.content ?? '',
       host.name,
     );
+    if (probeToolsMissing(ctx.state.cluster, ctx.state.facts.get(host.name)!).length) {
+      const n = await checkSegment(ctx.state, host);
+      ctx.log.info(`the segment is clear (${n} probe${n === 1 ? '' : 's'})`);
+    }
   },
 });

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the lab and the tests need: real sshd, keepalived, iptables, systemd-nspawn hosts,
 # haproxy for the proxy benchmark, openrc for the OpenRC lab flavor (its hosts run the machine's own
-# OpenRC; installing it does not change how the machine boots). Root only; safe to run again.
+# OpenRC; installing it does not change how the machine boots), and the tools of apply's pre-flight
+# checks (tcpdump, arping, ndisc6, ping), which plain lab hosts take from the machine. Root only; safe
+# to run again.
 set -euo pipefail
-pkgs=(openssh-server openssh-client keepalived iptables iproute2 systemd-container debootstrap haproxy openrc openssl sudo procps ca-certificates)
+pkgs=(openssh-server openssh-client keepalived iptables iproute2 systemd-container debootstrap haproxy openrc openssl sudo procps ca-certificates tcpdump iputils-arping ndisc6 iputils-ping)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -7,6 +7,7 @@ import { connectPhase } from '../../phases/connect.js';
 import { detectOsPhase } from '../../phases/detect-os.js';
 import { diffPhase } from '../../phases/diff.js';
 import { disconnectPhase } from '../../phases/disconnect.js';
+import { preflightPhase } from '../../phases/preflight.js';
 import { prepareHostsPhase } from '../../phases/prepare-hosts.js';
 import { startServicesPhase } from '../../phases/start-services.js';
 import { uploadAgentPhase } from '../../phases/upload-agent.js';
@@ -30,6 +31,7 @@ export const applyPhases: readonly ApplyPhase[] = [
   validateFactsPhase,
   planPhase,
   diffPhase,
+  preflightPhase,
   prepareHostsPhase,
   uploadAgentPhase,
   writeConfigPhase,

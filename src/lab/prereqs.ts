@@ -25,6 +25,11 @@ const PLAIN: Need[] = [
   { binary: 'keepalived', pkg: 'keepalived' },
   { binary: 'iptables', pkg: 'iptables' },
   { binary: 'sudo', pkg: 'sudo' },
+  // apply's pre-flight checks: lab hosts reach no package mirror, so apply cannot install them there.
+  { binary: 'tcpdump', pkg: 'tcpdump' },
+  { binary: 'arping', pkg: 'iputils-arping' },
+  { binary: 'ndisc6', pkg: 'ndisc6' },
+  { binary: 'ping', pkg: 'iputils-ping' },
 ];
 
 /** OpenRC hosts are plain hosts: the machine's own OpenRC runs in them. */

@@ -20,6 +20,11 @@ const ROOTFS_PACKAGES = [
   'sudo',
   'ca-certificates',
   'procps',
+  // apply's pre-flight checks (src/plan/preflight.ts): lab hosts cannot reach a package mirror.
+  'tcpdump',
+  'iputils-arping',
+  'ndisc6',
+  'iputils-ping',
 ];
 const STAMP = '.cplbctl-rootfs.json';
 const STAMP_VERSION = 1;

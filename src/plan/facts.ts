@@ -31,6 +31,10 @@ export interface ToolInfo {
   path?: string;
 }
 
+/** Tools the pre-flight checks use (preflight.ts): listen for VRRP, ARP and NDP probes, ping. */
+export const PROBE_TOOLS = ['tcpdump', 'arping', 'ndisc6', 'ping'] as const;
+export type ProbeTool = (typeof PROBE_TOOLS)[number];
+
 export interface OsInfo {
   id: string;
   idLike: string[];
@@ -59,6 +63,8 @@ export interface HostFacts {
   keepalived: ToolInfo;
   iptables: ToolInfo & { backend?: 'nft' | 'legacy' };
   ip6tables: ToolInfo;
+  /** The pre-flight tools found on PATH. */
+  probeTools: ProbeTool[];
   /** apt, dnf, yum, apk, zypper: how missing tools would be installed. */
   packageManager?: 'apt' | 'dnf' | 'yum' | 'apk' | 'zypper';
   interfaces: NetInterface[];

@@ -1,6 +1,6 @@
 /** Which distro packages a host lacks, and the one command that installs them. */
 import { shJoin } from '../contract/quote.js';
-import type { HostFacts } from './facts.js';
+import type { HostFacts, ProbeTool } from './facts.js';
 
 export interface PackagePlan {
   manager: NonNullable<HostFacts['packageManager']>;
@@ -8,12 +8,36 @@ export interface PackagePlan {
   command: string;
 }
 
+/**
+ * The package that brings each pre-flight tool. Debian splits iputils (arping, ping); Fedora, RHEL,
+ * SUSE and Alpine ship both in `iputils` (Alpine's busybox has them anyway).
+ */
+const PROBE_PACKAGES: Record<PackagePlan['manager'], Record<ProbeTool, string>> = {
+  apt: { tcpdump: 'tcpdump', arping: 'iputils-arping', ndisc6: 'ndisc6', ping: 'iputils-ping' },
+  dnf: { tcpdump: 'tcpdump', arping: 'iputils', ndisc6: 'ndisc6', ping: 'iputils' },
+  yum: { tcpdump: 'tcpdump', arping: 'iputils', ndisc6: 'ndisc6', ping: 'iputils' },
+  apk: { tcpdump: 'tcpdump', arping: 'iputils', ndisc6: 'ndisc6', ping: 'iputils' },
+  zypper: { tcpdump: 'tcpdump', arping: 'iputils', ndisc6: 'ndisc6', ping: 'iputils' },
+};
+
+/** The pre-flight tools this host lacks, of those the cluster needs (preflight.ts neededProbeTools). */
+export function missingProbeTools(facts: HostFacts, need: readonly ProbeTool[]): ProbeTool[] {
+  return need.filter((t) => !facts.probeTools.includes(t));
+}
+
 /** ip6tables ships in the iptables package on every supported distro. */
-export function missingPackages(facts: HostFacts, needIptables: boolean, needIp6tables: boolean): string[] {
+export function missingPackages(
+  facts: HostFacts,
+  needIptables: boolean,
+  needIp6tables: boolean,
+  probeTools: readonly ProbeTool[] = [],
+): string[] {
   const pkgs: string[] = [];
   if (!facts.keepalived.present) pkgs.push('keepalived');
   if ((needIptables && !facts.iptables.present) || (needIp6tables && !facts.ip6tables.present))
     pkgs.push('iptables');
+  const byTool = PROBE_PACKAGES[facts.packageManager ?? 'apt'];
+  for (const t of missingProbeTools(facts, probeTools)) if (!pkgs.includes(byTool[t])) pkgs.push(byTool[t]);
   return pkgs;
 }
 
@@ -38,8 +62,9 @@ export function packagePlan(
   facts: HostFacts,
   needIptables: boolean,
   needIp6tables: boolean,
+  probeTools: readonly ProbeTool[] = [],
 ): PackagePlan | undefined {
-  const packages = missingPackages(facts, needIptables, needIp6tables);
+  const packages = missingPackages(facts, needIptables, needIp6tables, probeTools);
   if (packages.length === 0 || !facts.packageManager) return undefined;
   return { manager: facts.packageManager, packages, command: installCommand(facts.packageManager, packages) };
 }

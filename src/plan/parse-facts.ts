@@ -6,7 +6,7 @@ import type { Cluster } from '../config/types.js';
 import { SCRIPT_HEAD, sectionMap } from '../contract/script.js';
 import { CplbError } from '../core/errors.js';
 import { AGENT_PIDFILE, SERVICE_NAME } from '../contract/paths.js';
-import type { HostFacts, OsInfo, ToolInfo } from './facts.js';
+import { PROBE_TOOLS, type HostFacts, type OsInfo, type ProbeTool, type ToolInfo } from './facts.js';
 import type { InitSystem } from '../contract/paths.js';
 import { parseDefaultRoute, parseIpAddr } from './parse-net.js';
 import { vipAddresses } from '../config/cluster.js';
@@ -57,6 +57,7 @@ m pkg; for c in apt-get dnf yum apk zypper; do if command -v $c >/dev/null 2>&1;
 m keepalived; command -v keepalived
 m iptables; command -v iptables && first iptables --version
 m ip6tables; command -v ip6tables
+m probes; for t in ${PROBE_TOOLS.join(' ')}; do command -v $t >/dev/null 2>&1 && echo $t; done
 m node
 if command -v node && { [ "$a" != x86_64 ] || [ -n "$musl" ]; }; then first node --version; fi
 `;
@@ -131,6 +132,12 @@ export function parsePackageManager(text: string): HostFacts['packageManager'] {
   return first === 'dnf' || first === 'yum' || first === 'apk' || first === 'zypper' ? first : undefined;
 }
 
+/** One tool name a line, as the probes section prints them; anything else is ignored. */
+export function parseProbeTools(text: string): ProbeTool[] {
+  const found = new Set(text.split('\n').map((l) => l.trim()));
+  return PROBE_TOOLS.filter((t) => found.has(t));
+}
+
 /**
  * bash's $EPOCHREALTIME (`1795382801.470066`, no process needed), else `date +%s%N`: nanoseconds with
  * GNU date; busybox prints seconds then a literal `N` or `%N`.
@@ -196,6 +203,7 @@ export function parseFactsOutput(host: string, stdout: string, cluster: Cluster,
     keepalived: parseTool(section('keepalived'), keepalivedVersion),
     iptables,
     ip6tables: parseTool(section('ip6tables'), iptablesVersion),
+    probeTools: parseProbeTools(section('probes')),
     interfaces,
     defaultRoutes,
     clock: { remoteMs, localMs },

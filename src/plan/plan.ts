@@ -25,6 +25,7 @@ import { renderService, type ServiceCommands } from '../render/service.js';
 import type { HostFacts } from './facts.js';
 import type { InitSystem } from '../contract/paths.js';
 import { packagePlan, type PackagePlan } from './packages.js';
+import { neededProbeTools } from './preflight.js';
 import { agentPackaging, type AgentPackaging } from './packaging.js';
 import {
   familyOf,
@@ -226,7 +227,12 @@ function planHost(
   }); // prettier-ignore
 
   const needV6 = cplb.vrrpInstances.some((i) => familyOf(i) === 6);
-  const packages = packagePlan(facts, !cplb.disableLoadBalancer, !cplb.disableLoadBalancer && needV6);
+  const packages = packagePlan(
+    facts,
+    !cplb.disableLoadBalancer,
+    !cplb.disableLoadBalancer && needV6,
+    neededProbeTools(cluster),
+  );
   const hostPlan: HostPlan = {
     host: host.name,
     hostname: facts.hostname,

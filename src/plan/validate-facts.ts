@@ -8,6 +8,8 @@ import { CplbError } from '../core/errors.js';
 import type { HostFacts } from './facts.js';
 import { healthFileProblems } from './health-files.js';
 import { agentPackaging, MIN_NODE_MAJOR } from './packaging.js';
+import { missingProbeTools } from './packages.js';
+import { neededProbeTools } from './preflight.js';
 import { familyOf, hostAddresses, resolveInterface, resolveUnicast } from './resolve.js';
 
 export interface FactDiagnostic {
@@ -140,6 +142,8 @@ function checkTools(cluster: Cluster, facts: HostFacts, add: Add): void {
   if (lb) need('iptables', facts.iptables.present, 'it redirects VIP:apiServerPort to the proxy');
   const v6 = cluster.cplb.vrrpInstances.some((i) => familyOf(i) === 6);
   if (lb && v6) need('ip6tables', facts.ip6tables.present, 'an IPv6 VIP needs IPv6 redirect rules');
+  const probes = missingProbeTools(facts, neededProbeTools(cluster));
+  if (probes.length) need(probes.join(', '), false, 'the pre-flight checks of the network segment use them');
   // keepalived's version is not read here: its config test on the host (Plan) says what it refuses.
   const packaging = agentPackaging(facts);
   if (!packaging.ok) add('error', 'agent', packaging.message, packaging.hint);

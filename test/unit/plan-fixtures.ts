@@ -32,6 +32,7 @@ export function labFacts(n: number, o: FactsOptions = {}): HostFacts {
     keepalived: { present: true, path: '/usr/sbin/keepalived', version: '2.2.7' },
     iptables: { present: true, path: '/usr/sbin/iptables', version: '1.8.9', backend: 'nft' },
     ip6tables: { present: true, path: '/usr/sbin/ip6tables', version: '1.8.9' },
+    probeTools: ['tcpdump', 'arping', 'ndisc6', 'ping'],
     packageManager: 'apt',
     interfaces: [
       {

@@ -241,12 +241,14 @@ describe.each(['dash', 'bash'])('FACTS_SCRIPT (OS_SCRIPT + NET_SCRIPT) under %s'
     expect(facts.iptables).toMatchObject({ present: true, version: expect.stringMatching(/^1\.8\./) });
     expect(facts.iptables.backend).toMatch(/^(nft|legacy)$/);
     expect(facts.ip6tables.present).toBe(true);
+    // scripts/install-deps.sh installs the pre-flight tools on this machine.
+    expect(facts.probeTools).toEqual(['tcpdump', 'arping', 'ndisc6', 'ping']);
     // x86_64 glibc runs the single executable: node's version is not asked for.
     if (facts.node) expect(facts.node.version).toBeUndefined();
     expect(facts.interfaces.some((i) => i.name === 'lo')).toBe(true);
     expect(Math.abs(facts.clock.remoteMs - facts.clock.localMs)).toBeLessThan(2000);
     expect([...sectionMap(out).keys()]).toEqual(
-      ['hostname', 'arch', 'os', 'init', 'pkg', 'keepalived', 'iptables', 'ip6tables', 'node', 'clock', 'addr', 'route4', 'route6', 'agent', 'end'],
+      ['hostname', 'arch', 'os', 'init', 'pkg', 'keepalived', 'iptables', 'ip6tables', 'probes', 'node', 'clock', 'addr', 'route4', 'route6', 'agent', 'end'],
     ); // prettier-ignore
   });
 
@@ -283,6 +285,7 @@ describe.each(['dash', 'bash'])('FACTS_SCRIPT (OS_SCRIPT + NET_SCRIPT) under %s'
         keepalived: { present: false },
         iptables: { present: false },
         ip6tables: { present: false },
+        probeTools: [],
         interfaces: [],
         defaultRoutes: [],
       });
