@@ -14,6 +14,7 @@ import {
   SYSTEMD_UNIT,
 } from '../../src/contract/paths.js';
 import { clusterYaml, hostName, labFacts, labFactsAll, loadCluster, SCENARIOS } from './plan-fixtures.js';
+import { checkEventLines } from '../support/events.js';
 
 const cluster = (s: keyof typeof SCENARIOS) => loadCluster(clusterYaml(SCENARIOS[s]));
 const fileOf = (p: Plan, i: number, path: string) => p.hosts[i]!.files.find((f) => f.path === path)!;
@@ -173,6 +174,19 @@ describe('diffPlan', () => {
         return [h.host, files];
       }),
     );
+
+  it('is printed by apply --dry-run -o json as a line the events schema knows (type plan-diff)', () => {
+    const fresh = diffPlan(
+      p,
+      new Map(p.hosts.map((h) => [h.host, new Map(h.files.map((f) => [f.path, null]))])),
+    );
+    const changed = diffPlan(
+      p,
+      current((host, files) => host === p.hosts[0]!.host && files.set(AGENT_CONFIG, '{}')),
+    );
+    for (const d of [fresh, changed])
+      expect(checkEventLines(JSON.stringify({ type: 'plan-diff', ...d })).problems).toEqual([]);
+  });
 
   it('a fresh host: every file created, the agent started', () => {
     const d = diffPlan(p, new Map(p.hosts.map((h) => [h.host, new Map(h.files.map((f) => [f.path, null]))])));

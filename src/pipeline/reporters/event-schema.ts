@@ -82,6 +82,25 @@ const runEnd = z.strictObject({
   logFile: z.string().optional().describe('The debug log of this run, with every event.'),
 });
 
+/** `apply --dry-run -o json` ends with the plan's diff, after run-end (no time or level: a document). */
+const planDiff = z.strictObject({
+  type: z.literal('plan-diff'),
+  hosts: z.array(
+    z.strictObject({
+      host: z.string(),
+      files: z.array(
+        z.strictObject({ path: z.string(), change: z.enum(['create', 'update', 'unchanged', 'unknown']) }),
+      ),
+      patch: z.string().describe('Unified diffs of the changed text files, secrets redacted.'),
+      install: z.boolean(),
+      action: z.enum(['none', 'start', 'restart', 'reload']),
+      reason: z.string(),
+    }),
+  ),
+  changedHosts: z.array(z.string()),
+  rollout: z.strictObject({ mode: z.enum(['together', 'rolling']), reason: z.string() }),
+});
+
 export const eventLineSchema = z.discriminatedUnion('type', [
   runStart,
   phaseStart,
@@ -89,6 +108,7 @@ export const eventLineSchema = z.discriminatedUnion('type', [
   hostMessage,
   hostError,
   runEnd,
+  planDiff,
 ]);
 
 export type EventLine = z.infer<typeof eventLineSchema>;
