@@ -1,4 +1,5 @@
 /** The node agent: wires the proxy, health checks, keepalived, iptables and the status endpoints. */
+import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { VERSION } from '../contract/version.js';
 import { hashConfigText, proxyBindAddress, type AgentConfig } from '../contract/agent-config.js';
@@ -127,8 +128,12 @@ export class Agent {
     this.scanForeign();
     await this.statusServer.listen();
     await this.statusFile.write();
-    // Every second: readers judge a file older than a few seconds to be a dead agent's.
-    this.statusTick = setInterval(() => void this.statusFile.write(), 1000);
+    // Every second: readers judge a file older than a few seconds to be a dead agent's. The same tick
+    // looks for the drain marker (one stat), so a drain or uncordon takes effect within a second.
+    this.statusTick = setInterval(() => {
+      void this.statusFile.write();
+      if (this.isDrained() !== (this.health.drained === true)) void this.updateHealth();
+    }, 1000);
     if (c.metrics.enabled) {
       this.metrics = new MetricsServer(
         c.metrics.bindAddress,
@@ -306,17 +311,23 @@ export class Agent {
   private async updateHealth(): Promise<void> {
     if (this.stopped) return;
     const next = nodeHealth({
+      drained: this.isDrained(),
       proxyEnabled: this.config.proxy.enabled,
       proxyListening: this.proxy.listening,
       healthyUpstreams: this.pool.healthyCount,
     });
-    if (next.ok !== this.health.ok) {
+    if (next.drained !== this.health.drained) {
+      this.log.info(next.drained ? 'node drained: giving up the VIP, taking none' : 'node uncordoned', {
+        marker: this.config.drainFile,
+      });
+    } else if (next.ok !== this.health.ok) {
       const level = next.ok ? 'info' : 'warn';
       this.log[level](next.ok ? 'node healthy: may hold the VIP' : 'node unhealthy: giving up the VIP', {
         reason: next.reason,
       });
     }
-    const changed = next.ok !== this.health.ok || next.reason !== this.health.reason;
+    const changed =
+      next.ok !== this.health.ok || next.reason !== this.health.reason || next.drained !== this.health.drained;
     this.health = next;
     try {
       await this.track.set(next.ok ? TRACK_OK : TRACK_FAULT);
@@ -327,6 +338,11 @@ export class Agent {
       });
     }
     if (changed) void this.statusFile.write();
+  }
+
+  /** The drain marker exists (an unreadable directory counts as not drained: it cannot be told). */
+  private isDrained(): boolean {
+    return existsSync(this.config.drainFile);
   }
 
   private async hashFile(path: string): Promise<string | undefined> {
@@ -351,7 +367,12 @@ export class Agent {
         keepalivedConfigHash: this.keepalivedHash,
         revision: c.revision,
       },
-      health: { ...this.health, trackFileValue: this.track.value },
+      health: {
+        ok: this.health.ok,
+        reason: this.health.reason,
+        trackFileValue: this.track.value,
+        ...(this.health.drained ? { drained: true } : {}),
+      },
       keepalived: { ...this.keepalived.status(), foreign: this.foreign },
       instances: this.vrrp.list(),
       vips: heldVips(c.vips),

@@ -106,6 +106,7 @@ function agentJson(node: Node, upstreams: Array<{ address: string; port: number 
     vips: [{ address: VIP, prefix: 24, family: 4, instanceName: 'k0s-vip-0' }],
     statusSocket: `${d}/agent.sock`,
     statusFile: `${d}/status`,
+    drainFile: `${d}/drained`,
     iptables: { backend: 'nft', reassertIntervalMs: 1000 },
   });
 }
@@ -324,6 +325,35 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     await new Promise((r) => setTimeout(r, 1500));
     expect([holds('a'), holds('b')]).toEqual([false, true]);
     expect(moveMs).toBeLessThan(3000);
+  });
+
+  it('a drain marker gives the VIP up, reported as drained; removing it takes none back', async () => {
+    // After the test before, B holds the VIP.
+    await waitFor('B holds the VIP', () => holds('b') && !holds('a'), 5000);
+    writeFileSync(join(nodeDir('b'), 'drained'), '');
+    const t0 = Date.now();
+    await waitFor('A holds the VIP, B none', () => holds('a') && !holds('b'), 5000, 20);
+    const moveMs = Date.now() - t0;
+    console.log(`drain marker -> VIP on the other node: ${moveMs} ms`);
+    expect(await state('b')).toBe('FAULT');
+    expect((await status('b')).health).toMatchObject({ ok: false, drained: true, trackFileValue: 1 });
+    // Still drained after its peer gives the VIP up: B takes none, so no one holds it.
+    writeFileSync(sickFile('up-a'), '');
+    writeFileSync(sickFile('up-b'), '');
+    await waitFor('A in FAULT', async () => (await state('a')) === 'FAULT', 5000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect([holds('a'), holds('b')]).toEqual([false, false]);
+    rmSync(sickFile('up-a'));
+    rmSync(sickFile('up-b'));
+    await waitFor('A holds the VIP again', () => holds('a'), 10_000);
+    // Uncordoned: back to BACKUP, and the VIP stays where it is (equal priority, no preemption).
+    rmSync(join(nodeDir('b'), 'drained'));
+    await waitFor('B back to BACKUP', async () => (await state('b')) === 'BACKUP', 5000);
+    const health = (await status('b')).health;
+    expect(health.ok).toBe(true);
+    expect(health.drained).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect([holds('a'), holds('b')]).toEqual([true, false]);
   });
 
   it('restarts keepalived after a kill -9 (restart count 1)', async () => {
