@@ -327,7 +327,9 @@ export class Agent {
       });
     }
     const changed =
-      next.ok !== this.health.ok || next.reason !== this.health.reason || next.drained !== this.health.drained;
+      next.ok !== this.health.ok ||
+      next.reason !== this.health.reason ||
+      next.drained !== this.health.drained;
     this.health = next;
     try {
       await this.track.set(next.ok ? TRACK_OK : TRACK_FAULT);

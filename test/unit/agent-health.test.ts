@@ -144,8 +144,8 @@ describe('nodeHealth (may this node hold the VIP?)', () => {
     const h = nodeHealth({ drained: true, proxyEnabled: true, proxyListening: true, healthyUpstreams: 3 });
     expect(h).toMatchObject({ ok: false, drained: true });
     expect(h.reason).toMatch(/^drained/);
-    expect(nodeHealth({ drained: false, proxyEnabled: true, proxyListening: true, healthyUpstreams: 3 })).toEqual(
-      { ok: true, reason: '3 healthy upstream(s)' },
-    );
+    expect(
+      nodeHealth({ drained: false, proxyEnabled: true, proxyListening: true, healthyUpstreams: 3 }),
+    ).toEqual({ ok: true, reason: '3 healthy upstream(s)' });
   });
 });
