@@ -78,7 +78,7 @@ function expectedRedirects(cluster: Cluster): ExpectedRedirect[] {
   }));
 }
 
-export function vipsOn(cluster: Cluster, snap: HostSnapshot): string[] {
+export function vipsOn(cluster: Cluster, snap: Pick<HostSnapshot, 'addresses'>): string[] {
   const here = new Set(snap.addresses.map((a) => canonicalIp(a.address)));
   return vipAddresses(cluster).filter((v) => here.has(canonicalIp(v)));
 }
