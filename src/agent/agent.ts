@@ -1,6 +1,7 @@
 /** The node agent: wires the proxy, health checks, keepalived, iptables and the status endpoints. */
-import { existsSync } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { VERSION } from '../contract/version.js';
 import { hashConfigText, proxyBindAddress, type AgentConfig } from '../contract/agent-config.js';
 import { loadAgentConfig } from './config.js';
@@ -43,6 +44,7 @@ export class Agent {
   private health: NodeHealth = { ok: false, reason: 'starting' };
   private foreign: ForeignProcess[] = [];
   private tick: NodeJS.Timeout | undefined;
+  private drainWatch: FSWatcher | undefined;
   private readonly quiet = new QuietAfterBusy();
   private reloading: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -128,8 +130,10 @@ export class Agent {
     this.scanForeign();
     await this.statusServer.listen();
     await this.statusFile.write();
+    this.watchDrain();
     // Every second: readers judge a file older than a few seconds to be a dead agent's. The same tick
-    // looks for the drain marker (one stat), so a drain or uncordon takes effect within a second.
+    // looks for the drain marker (one stat): a drain takes effect within a second even where the
+    // watch cannot be set up.
     this.statusTick = setInterval(() => {
       void this.statusFile.write();
       if (this.isDrained() !== (this.health.drained === true)) void this.updateHealth();
@@ -157,6 +161,7 @@ export class Agent {
     this.stopped = true;
     clearInterval(this.tick);
     clearInterval(this.statusTick);
+    this.drainWatch?.close();
     // First: a reader must not take the VIP-holding status of a stopping agent for the truth.
     await this.statusFile.remove();
     this.checker.stop();
@@ -340,6 +345,25 @@ export class Agent {
       });
     }
     if (changed) void this.statusFile.write();
+  }
+
+  /**
+   * inotify on the marker's directory: a drain or uncordon is acted on at once instead of at the next
+   * tick (what the hand-off waits for). A missing directory or a failed watch leaves the tick alone.
+   */
+  private watchDrain(): void {
+    const file = this.config.drainFile;
+    try {
+      this.drainWatch = watch(dirname(file), { persistent: false }, (_event, name) => {
+        if (name === null || name === basename(file)) void this.updateHealth();
+      });
+      this.drainWatch.on('error', () => {
+        this.drainWatch?.close();
+        this.drainWatch = undefined;
+      });
+    } catch {
+      // no directory yet: the tick still looks every second
+    }
   }
 
   /** The drain marker exists (an unreadable directory counts as not drained: it cannot be told). */
