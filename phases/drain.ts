@@ -27,11 +27,14 @@ export const drainPhase: Phase<InspectState, Host> = {
     const remote = state.remotes.get(target.name);
     const snap = state.snapshots.get(target.name);
     if (!remote || !snap)
-      throw new CplbError(`cannot drain: ${state.unreachable.get(target.name) ?? state.hostErrors.get(target.name) ?? 'not read'}`, {
-        code: 'HOST_UNREACHABLE',
-        fault: 'remote',
-        host: target.name,
-      }); // prettier-ignore
+      throw new CplbError(
+        `cannot drain: ${state.unreachable.get(target.name) ?? state.hostErrors.get(target.name) ?? 'not read'}`,
+        {
+          code: 'HOST_UNREACHABLE',
+          fault: 'remote',
+          host: target.name,
+        },
+      );
     const already = snap.drained;
     const forcedLast = already ? undefined : assertNotLast(state, target, req.force);
     if (forcedLast) log.warn(`${forcedLast}: draining anyway (--force), the VIPs lose their holder`);
@@ -44,12 +47,20 @@ export const drainPhase: Phase<InspectState, Host> = {
       state,
       (now) =>
         now.drainedByAgent.has(target.name) &&
-        now.vips.every((v) => !v.holders.includes(target.name) && (forcedLast !== undefined || v.holders.length > 0)),
+        now.vips.every(
+          (v) => !v.holders.includes(target.name) && (forcedLast !== undefined || v.holders.length > 0),
+        ),
       handOffBoundMs(state),
       ctx.signal,
-    ); // prettier-ignore
+    );
     const handOffMs = Date.now() - t0;
-    state.drain = { action: 'drain', host: target.name, changed, vips: result.last.vips, handOffMs };
+    state.drain = {
+      action: 'drain',
+      host: target.name,
+      changed,
+      vips: result.last.vips,
+      ...(changed ? { handOffMs } : {}),
+    };
     if (!result.ok) {
       const why = !result.last.drainedByAgent.has(target.name)
         ? 'its agent does not report drained (not running, or too old for drain: apply a current cplbctl)'
