@@ -4,7 +4,7 @@
  * drained with no failed connection; the drain survives an agent restart and a re-apply; the new
  * holder's crash sends the VIP to the third host and never to the drained one; uncordoned, the host
  * takes nothing back; once it is the only host left it takes the VIP; and draining it then is
- * refused, changing nothing. One lab, the tests in order.
+ * refused, changing nothing, unless --force. One lab, the tests in order.
  */
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -150,7 +150,7 @@ describe('drain and uncordon under client load (plain)', () => {
     expect(await liveHolders()).toEqual([next]);
   }, 120_000);
 
-  it('stays drained across an agent restart and a re-apply', async () => {
+  it('stays drained across an agent restart, a re-apply and a reboot', async () => {
     await sh(NAME, drained, '/usr/local/lib/cplb/cplb-agent-ctl restart >/dev/null');
     await sleep(4000);
     expect((await agentStatus(NAME, drained)).health).toMatchObject({ ok: false, drained: true });
@@ -160,8 +160,18 @@ describe('drain and uncordon under client load (plain)', () => {
     expect(await sh(NAME, drained, 'cat /etc/cplb/drained')).toMatch(/^\d{4}-/);
     expect((await agentStatus(NAME, drained)).health).toMatchObject({ ok: false, drained: true });
     expect(await liveHolders()).toEqual([next]);
+    // A reboot: the host goes down and boots again with its disk. A plain host has no init, so the
+    // agent comes back with the next apply, and it comes back drained.
+    await labFault(NAME, drained, 'crash');
+    await labUp({ name: NAME, flavor: 'plain', hosts: 3 });
+    const again = await cli(applyArgs(lab), { env: { CPLBCTL_AGENT_DIR: agentDir } });
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain(`[ssh] ${nameOf(drained)}: started cplb-agent`);
+    await sleep(3000);
+    expect((await agentStatus(NAME, drained)).health).toMatchObject({ ok: false, drained: true });
+    expect(await liveHolders()).toEqual([next]);
     expect(drainedHeld).toEqual([]);
-  }, 240_000);
+  }, 300_000);
 
   it('the new holder crashes under load: the VIP goes to the third host, never to the drained one', async () => {
     const load = clientLoad(lab.vip.split('/')[0]!);
@@ -217,5 +227,13 @@ describe('drain and uncordon under client load (plain)', () => {
     expect(await pidsOf(NAME, drained)).toEqual(before);
     expect(await sh(NAME, drained, 'ls /etc/cplb')).not.toContain('drained');
     expect(await liveHolders()).toEqual([drained]);
+  }, 120_000);
+
+  it('--force drains the last host anyway: then no host holds the VIP', async () => {
+    const res = await run(['drain', host(drained).address, '--force', '-o', 'json', lab.clusterFile]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toContain('draining anyway (--force)');
+    expect(drainResult(res.stdout)).toMatchObject({ changed: true, vips: [{ holders: [] }] });
+    expect(await liveHolders()).toEqual([]);
   }, 120_000);
 });
