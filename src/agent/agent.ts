@@ -1,5 +1,7 @@
 /** The node agent: wires the proxy, health checks, keepalived, iptables and the status endpoints. */
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { VERSION } from '../contract/version.js';
 import { hashConfigText, proxyBindAddress, type AgentConfig } from '../contract/agent-config.js';
 import { loadAgentConfig } from './config.js';
@@ -42,6 +44,7 @@ export class Agent {
   private health: NodeHealth = { ok: false, reason: 'starting' };
   private foreign: ForeignProcess[] = [];
   private tick: NodeJS.Timeout | undefined;
+  private drainWatch: FSWatcher | undefined;
   private readonly quiet = new QuietAfterBusy();
   private reloading: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -127,8 +130,14 @@ export class Agent {
     this.scanForeign();
     await this.statusServer.listen();
     await this.statusFile.write();
-    // Every second: readers judge a file older than a few seconds to be a dead agent's.
-    this.statusTick = setInterval(() => void this.statusFile.write(), 1000);
+    this.watchDrain();
+    // Every second: readers judge a file older than a few seconds to be a dead agent's. The same tick
+    // looks for the drain marker (one stat): a drain takes effect within a second even where the
+    // watch cannot be set up.
+    this.statusTick = setInterval(() => {
+      void this.statusFile.write();
+      if (this.isDrained() !== (this.health.drained === true)) void this.updateHealth();
+    }, 1000);
     if (c.metrics.enabled) {
       this.metrics = new MetricsServer(
         c.metrics.bindAddress,
@@ -152,6 +161,7 @@ export class Agent {
     this.stopped = true;
     clearInterval(this.tick);
     clearInterval(this.statusTick);
+    this.drainWatch?.close();
     // First: a reader must not take the VIP-holding status of a stopping agent for the truth.
     await this.statusFile.remove();
     this.checker.stop();
@@ -306,17 +316,25 @@ export class Agent {
   private async updateHealth(): Promise<void> {
     if (this.stopped) return;
     const next = nodeHealth({
+      drained: this.isDrained(),
       proxyEnabled: this.config.proxy.enabled,
       proxyListening: this.proxy.listening,
       healthyUpstreams: this.pool.healthyCount,
     });
-    if (next.ok !== this.health.ok) {
+    if (next.drained !== this.health.drained) {
+      this.log.info(next.drained ? 'node drained: giving up the VIP, taking none' : 'node uncordoned', {
+        marker: this.config.drainFile,
+      });
+    } else if (next.ok !== this.health.ok) {
       const level = next.ok ? 'info' : 'warn';
       this.log[level](next.ok ? 'node healthy: may hold the VIP' : 'node unhealthy: giving up the VIP', {
         reason: next.reason,
       });
     }
-    const changed = next.ok !== this.health.ok || next.reason !== this.health.reason;
+    const changed =
+      next.ok !== this.health.ok ||
+      next.reason !== this.health.reason ||
+      next.drained !== this.health.drained;
     this.health = next;
     try {
       await this.track.set(next.ok ? TRACK_OK : TRACK_FAULT);
@@ -327,6 +345,30 @@ export class Agent {
       });
     }
     if (changed) void this.statusFile.write();
+  }
+
+  /**
+   * inotify on the marker's directory: a drain or uncordon is acted on at once instead of at the next
+   * tick (what the hand-off waits for). A missing directory or a failed watch leaves the tick alone.
+   */
+  private watchDrain(): void {
+    const file = this.config.drainFile;
+    try {
+      this.drainWatch = watch(dirname(file), { persistent: false }, (_event, name) => {
+        if (name === null || name === basename(file)) void this.updateHealth();
+      });
+      this.drainWatch.on('error', () => {
+        this.drainWatch?.close();
+        this.drainWatch = undefined;
+      });
+    } catch {
+      // no directory yet: the tick still looks every second
+    }
+  }
+
+  /** The drain marker exists (an unreadable directory counts as not drained: it cannot be told). */
+  private isDrained(): boolean {
+    return existsSync(this.config.drainFile);
   }
 
   private async hashFile(path: string): Promise<string | undefined> {
@@ -351,7 +393,12 @@ export class Agent {
         keepalivedConfigHash: this.keepalivedHash,
         revision: c.revision,
       },
-      health: { ...this.health, trackFileValue: this.track.value },
+      health: {
+        ok: this.health.ok,
+        reason: this.health.reason,
+        trackFileValue: this.track.value,
+        ...(this.health.drained ? { drained: true } : {}),
+      },
       keepalived: { ...this.keepalived.status(), foreign: this.foreign },
       instances: this.vrrp.list(),
       vips: heldVips(c.vips),

@@ -76,6 +76,9 @@ export function renderMetrics(s: AgentStatus, proc?: ProcessFigures): string {
   w.metric('cplb_node_healthy', 'gauge', '1 when this node may hold the VIP (track file 0).', [
     [{}, bool(s.health.ok)],
   ]);
+  w.metric('cplb_node_drained', 'gauge', '1 while `cplbctl drain` keeps this node from holding the VIP.', [
+    [{}, bool(s.health.drained === true)],
+  ]);
   w.metric('cplb_keepalived_up', 'gauge', '1 while the supervised keepalived runs.', [
     [{}, bool(s.keepalived.running)],
   ]);

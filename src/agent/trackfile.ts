@@ -17,6 +17,8 @@ export const TRACK_OK = 0;
 export const TRACK_FAULT = 1;
 
 export interface NodeHealthInput {
+  /** The drain marker exists: the operator took this node out of service. */
+  drained?: boolean;
   proxyEnabled: boolean;
   proxyListening: boolean;
   healthyUpstreams: number;
@@ -25,13 +27,19 @@ export interface NodeHealthInput {
 export interface NodeHealth {
   ok: boolean;
   reason: string;
+  drained?: boolean;
 }
 
+/** The reason a drained node reports: status and verify tell it from a fault by `drained`, not by this text. */
+export const DRAINED_REASON = 'drained (cplbctl uncordon returns it)';
+
 /**
- * A node whose proxy is down, or that reaches no healthy API server, gives up the VIP. Its own API
+ * A drained node, a node whose proxy is down, or one that reaches no healthy API server gives up the VIP. Its own API
  * server being down does not matter while the proxy reaches others: the VIP stays, no flap.
  */
 export function nodeHealth(input: NodeHealthInput): NodeHealth {
+  // First: a drained node holds no VIP however healthy it is, and says why.
+  if (input.drained) return { ok: false, reason: DRAINED_REASON, drained: true };
   if (input.proxyEnabled && !input.proxyListening) return { ok: false, reason: 'proxy not listening' };
   if (input.healthyUpstreams === 0) return { ok: false, reason: 'no healthy upstream' };
   return { ok: true, reason: `${input.healthyUpstreams} healthy upstream(s)` };

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import {
   CHAIN,
+  DRAIN_FILE,
   KEEPALIVED_CONF,
   METRICS_PORT,
   NOTIFY_FIFO,
@@ -126,6 +127,8 @@ export const agentConfigSchema = z.strictObject({
   statusSocket: absPath.default(STATUS_SOCKET),
   /** The same document as a file, rewritten every second and on every change (see StatusFile). */
   statusFile: absPath.default(STATUS_FILE),
+  /** While this file exists the node is drained: it holds no VIP (see DRAIN_FILE). */
+  drainFile: absPath.default(DRAIN_FILE),
   metrics: z
     .strictObject({
       enabled: z.boolean().default(true),

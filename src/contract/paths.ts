@@ -7,6 +7,12 @@ import { posix } from 'node:path';
 export const CONFIG_DIR = '/etc/cplb';
 export const KEEPALIVED_CONF = `${CONFIG_DIR}/keepalived.conf`;
 export const AGENT_CONFIG = `${CONFIG_DIR}/agent.json`;
+/**
+ * `cplbctl drain` creates it, `uncordon` removes it: while it exists the agent keeps the node in
+ * FAULT (no VIP). On disk, not under /run, so it outlives a reboot; apply never writes or removes it,
+ * reset removes it with the rest of /etc/cplb.
+ */
+export const DRAIN_FILE = `${CONFIG_DIR}/drained`;
 export const AGENT_DIR = '/usr/local/lib/cplb';
 /** The single executable (linux x86_64). */
 export const AGENT_BIN = `${AGENT_DIR}/cplb-agent`;

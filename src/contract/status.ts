@@ -55,7 +55,13 @@ export interface AgentStatus {
     revision: string | undefined;
   };
   /** true when this node may hold the VIP (what the track file says). */
-  health: { ok: boolean; reason: string; trackFileValue: number | undefined };
+  health: {
+    ok: boolean;
+    reason: string;
+    trackFileValue: number | undefined;
+    /** `cplbctl drain` put the node out of service: not ok, and not a fault (older agents: absent). */
+    drained?: boolean;
+  };
   keepalived: KeepalivedStatus & { foreign: ForeignProcess[] };
   instances: InstanceStatus[];
   vips: Array<{ address: string; prefix: number; instanceName: string; held: boolean }>;

@@ -4,6 +4,7 @@
  */
 export { connect, defaultKnownHostsFiles, type ConnectOptions } from './connection.js';
 export type { SshTarget } from './target.js';
+export { dialHostOf, loadSshConfig, resolveAlias } from './target.js';
 export type { ExecOptions, ExecResult, Remote, UploadOptions, UploadResult } from './remote.js';
 export { commandError, stderrTail } from './ssh-remote.js';
 export { metadataMatches, withSudo } from './commands.js';

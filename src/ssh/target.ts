@@ -109,3 +109,21 @@ function safeLocalUser(): string {
     return process.env.USER ?? 'root';
   }
 }
+
+/**
+ * What ~/.ssh/config makes of a name typed on the command line (`cplbctl drain HOST`): its HostName,
+ * and Port when set; undefined when no block gives it either (then it is no alias).
+ */
+export function resolveAlias(
+  alias: string,
+  blocks: SshConfig | ConfigLine[] = loadSshConfig(),
+): { host: string; port?: number } | undefined {
+  const config = resolveHostConfig(blocks, alias, { home: homedir(), localUser: safeLocalUser() });
+  if (config.hostName === undefined && config.port === undefined) return undefined;
+  return { host: config.hostName ?? alias, ...(config.port !== undefined ? { port: config.port } : {}) };
+}
+
+/** The host a target is dialled at: the cluster file's address after ~/.ssh/config's HostName. */
+export function dialHostOf(target: SshTarget, blocks: SshConfig | ConfigLine[] = loadSshConfig()): string {
+  return resolveTarget(target, blocks).host;
+}

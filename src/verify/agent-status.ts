@@ -24,7 +24,7 @@ export function holdersOf(cluster: Cluster, statuses: readonly HostStatus[]): Vi
   }));
 }
 
-/** "exactly one holder per VIP and every agent healthy", or what is wrong. */
+/** "exactly one holder per VIP and every agent healthy (or drained)", or what is wrong. */
 export function judge(
   cluster: Cluster,
   statuses: readonly HostStatus[],
@@ -32,7 +32,9 @@ export function judge(
   const problems: string[] = [];
   for (const s of statuses) {
     if (!s.ok) problems.push(`[${s.host}] agent status unavailable: ${s.error}`);
-    else if (!s.status.health.ok) problems.push(`[${s.host}] agent unhealthy: ${s.status.health.reason}`);
+    // A drained agent gives the VIP up on purpose (cplbctl drain): apply keeps the drain and passes.
+    else if (!s.status.health.ok && !s.status.health.drained)
+      problems.push(`[${s.host}] agent unhealthy: ${s.status.health.reason}`);
   }
   for (const h of holdersOf(cluster, statuses)) {
     if (h.holders.length === 0) problems.push(`VIP ${h.vip} (${h.instance}) is held by no host`);

@@ -54,9 +54,11 @@ function stateOf(state: InspectState, instance: string) {
     if (!r.keepalived?.running) return 'keepalived is not running';
     const inst = r.keepalived.instances.find((i) => i.name === instance);
     const health = r.agent?.running
-      ? r.agent.healthy
-        ? 'agent healthy'
-        : `agent unhealthy: ${r.agent.reason}`
+      ? r.agent.drained
+        ? 'drained'
+        : r.agent.healthy
+          ? 'agent healthy'
+          : `agent unhealthy: ${r.agent.reason}`
       : 'agent not answering';
     return `${inst?.state ?? 'UNKNOWN'} (${health})`;
   };
@@ -159,13 +161,26 @@ function servicesCheck(state: InspectState): CheckResult {
 export function healthCheck(state: InspectState): CheckResult {
   const problems: string[] = [];
   const sick = new Set<string>();
+  const drained: string[] = [];
   for (const h of reachableHosts(state)) {
     const r = hostReport(state, h.name);
-    if (r.agent?.running && !r.agent.healthy) problems.push(`[${h.name}] agent unhealthy: ${r.agent.reason}`);
+    // A drained node gives the VIP up on purpose: that is its job, not a fault.
+    if (r.agent?.drained) drained.push(h.name);
+    else if (r.agent?.running && !r.agent.healthy)
+      problems.push(`[${h.name}] agent unhealthy: ${r.agent.reason}`);
     for (const u of r.upstreams) if (u.health !== 'healthy') sick.add(`${u.address}:${u.port} (${u.health})`);
   }
   const note = sick.size ? `; API servers not healthy (not a CPLB fault): ${[...sick].join(', ')}` : '';
-  return check('agent-health', problems, `every agent is healthy${note}`, { unhealthyUpstreams: [...sick] });
+  const others = drained.length ? ` (drained: ${drained.join(', ')})` : '';
+  return check(
+    'agent-health',
+    problems,
+    `every ${drained.length ? 'undrained ' : ''}agent is healthy${others}${note}`,
+    {
+      unhealthyUpstreams: [...sick],
+      drained,
+    },
+  );
 }
 
 function lbCheck(state: InspectState): CheckResult {

@@ -12,6 +12,8 @@ export interface HostReport {
   host: string;
   hostname?: string;
   reachable: boolean;
+  /** `cplbctl drain` took it out of service (the marker on disk, or the agent says so): no VIP, by intent. */
+  drained: boolean;
   /** Why the host is unreachable, or what could not be read. */
   error?: string;
   keepalived: {
@@ -29,6 +31,8 @@ export interface HostReport {
     uptimeSeconds?: number;
     healthy?: boolean;
     reason?: string;
+    /** The agent acts on a drain marker (older agents: absent). */
+    drained?: boolean;
   } | null;
   /** note: why up says less than usual (`401: readiness not visible without credentials`). */
   upstreams: { address: string; port: number; health: string; note?: string }[];
@@ -74,7 +78,7 @@ function expectedRedirects(cluster: Cluster): ExpectedRedirect[] {
   }));
 }
 
-export function vipsOn(cluster: Cluster, snap: HostSnapshot): string[] {
+export function vipsOn(cluster: Cluster, snap: Pick<HostSnapshot, 'addresses'>): string[] {
   const here = new Set(snap.addresses.map((a) => canonicalIp(a.address)));
   return vipAddresses(cluster).filter((v) => here.has(canonicalIp(v)));
 }
@@ -98,6 +102,7 @@ export function hostReport(state: InspectState, hostName: string): HostReport {
   const base: HostReport = {
     host: hostName,
     reachable: false,
+    drained: false,
     keepalived: null,
     vipsHeld: [],
     agent: null,
@@ -121,6 +126,7 @@ export function hostReport(state: InspectState, hostName: string): HostReport {
   const report: HostReport = {
     ...base,
     reachable: true,
+    drained: snap.drained || st?.health.drained === true,
     keepalived: {
       running: mainProc?.alive ?? false,
       ...(mainProc?.pid !== undefined ? { pid: mainProc.pid } : {}),
@@ -135,6 +141,7 @@ export function hostReport(state: InspectState, hostName: string): HostReport {
           uptimeSeconds: st.agent.uptimeSeconds,
           healthy: st.health.ok,
           reason: st.health.reason,
+          ...(st.health.drained ? { drained: true } : {}),
         }
       : { running: false, error: snap.agent.ok ? undefined : snap.agent.error },
     upstreams: (st?.proxy.upstreams ?? []).map((u) => ({

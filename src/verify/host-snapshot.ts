@@ -5,7 +5,7 @@
  */
 import type { AgentStatus } from '../contract/status.js';
 import { STATUS_FILE_TAG } from '../contract/status.js';
-import { AGENT_BIN, AGENT_JS, RUN_DIR, STATUS_FILE, STATUS_SOCKET } from '../contract/paths.js';
+import { AGENT_BIN, AGENT_JS, DRAIN_FILE, RUN_DIR, STATUS_FILE, STATUS_SOCKET } from '../contract/paths.js';
 import type { Remote } from '../ssh/remote.js';
 import { shJoin, shq } from '../contract/quote.js';
 import { nsToMs, parseIpOneline, SH_HEAD, type IpAddress } from './sh.js';
@@ -40,6 +40,8 @@ export interface HostSnapshot {
   listening: Set<number> | undefined;
   /** systemd's restart count of the agent service; undefined elsewhere. */
   agentServiceRestarts: number | undefined;
+  /** The drain marker is on disk (whatever the agent says, or when it is down). */
+  drained: boolean;
 }
 
 const save = (family: 4 | 6, backend: SnapshotRequest['backend']) => {
@@ -87,6 +89,7 @@ for r in main:keepalived.pid vrrp:keepalived-vrrp.pid; do
 done
 m listen; ss -Hltn 2>/dev/null || echo 'no-ss'
 m restarts; systemctl show -p NRestarts --value cplb-agent 2>/dev/null
+m drained; if [ -e ${shq(DRAIN_FILE)} ]; then echo yes; else echo no; fi
 m end
 `;
 }
@@ -113,6 +116,7 @@ export function parseSnapshot(host: string, stdout: string, files: readonly stri
       })),
     listening: parseListening(body('listen')),
     agentServiceRestarts: /^\d+$/.test(body('restarts')) ? Number(body('restarts')) : undefined,
+    drained: body('drained').trim() === 'yes',
   };
 }
 

@@ -32,12 +32,34 @@ export interface InspectState extends ApplyState {
   failoverSkipped?: string;
   /** Undo steps of a failover round under way (the Failover phase's cleanup runs them after Ctrl-C). */
   failoverRestores: Set<() => Promise<void>>;
+  /** What drain or uncordon did, for the command to print. */
+  drain?: DrainOutcome;
 }
 
 export interface InspectOptions {
   /** TLS probes from this machine too, when it reaches the VIP. */
   localProbe: boolean;
   failover?: { mode: 'graceful' | 'crash'; rounds: number };
+  drain?: DrainRequest;
+}
+
+export interface DrainRequest {
+  action: 'drain' | 'uncordon';
+  /** HOST as the operator typed it. */
+  query: string;
+  /** Drain even the last host that could hold a VIP. */
+  force: boolean;
+}
+
+export interface DrainOutcome {
+  action: 'drain' | 'uncordon';
+  host: string;
+  /** False when the host already was in the asked state (the command is idempotent). */
+  changed: boolean;
+  /** Who holds each VIP once the command is done. */
+  vips: Array<{ vip: string; instance: string; holders: string[] }>;
+  /** drain: from writing the marker to the last VIP held elsewhere. */
+  handOffMs?: number;
 }
 
 /** `owner` matters only where the lock phases run (verify --failover changes hosts for a while). */
@@ -94,6 +116,17 @@ export function tolerant<S extends InspectState>(
       );
       if (ctx.signal.aborted) throw new Error('cancelled');
     },
+  };
+}
+
+/** A phase run over the reachable controllers only (the lock phases: an unreachable host has no lock). */
+export function onReachable<S extends InspectState>(phase: Phase<S, Host>): Phase<S, Host> {
+  return {
+    ...phase,
+    run: (ctx) => phase.run({ ...ctx, hosts: reachableHosts(ctx.state) }),
+    ...(phase.cleanup
+      ? { cleanup: (ctx) => phase.cleanup!({ ...ctx, hosts: reachableHosts(ctx.state) }) }
+      : {}),
   };
 }
 

@@ -29,6 +29,7 @@ function agentCell(h: HostReport): string {
   const a = h.agent;
   if (!a) return '-';
   if (!a.running) return 'not running';
+  if (a.drained) return 'drained';
   return a.healthy ? 'healthy' : `unhealthy: ${a.reason ?? '?'}`;
 }
 
@@ -97,6 +98,12 @@ export function renderStatus(report: ClusterReport, now = Date.parse(report.time
     );
   }
   for (const h of report.hosts) {
+    if (h.drained)
+      notes.push(
+        h.agent?.drained
+          ? `[${h.host}] drained: holds no VIP until \`cplbctl uncordon\``
+          : `[${h.host}] drained (marker on disk), but the agent does not act on it: ${h.agent?.running ? 'an agent too old for drain' : 'the agent is not running'}`,
+      );
     if (h.error) notes.push(`[${h.host}] ${h.reachable ? '' : 'unreachable: '}${h.error}`);
     if (h.agent?.error) notes.push(`[${h.host}] agent: ${h.agent.error}`);
     if (h.redirect && !h.redirect.ok) notes.push(`[${h.host}] missing: ${h.redirect.missing.join(', ')}`);

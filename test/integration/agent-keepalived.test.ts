@@ -106,6 +106,7 @@ function agentJson(node: Node, upstreams: Array<{ address: string; port: number 
     vips: [{ address: VIP, prefix: 24, family: 4, instanceName: 'k0s-vip-0' }],
     statusSocket: `${d}/agent.sock`,
     statusFile: `${d}/status`,
+    drainFile: `${d}/drained`,
     iptables: { backend: 'nft', reassertIntervalMs: 1000 },
   });
 }
@@ -324,6 +325,54 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     await new Promise((r) => setTimeout(r, 1500));
     expect([holds('a'), holds('b')]).toEqual([false, true]);
     expect(moveMs).toBeLessThan(3000);
+  });
+
+  it('a drain marker gives the VIP up, reported as drained; removing it takes none back', async () => {
+    // After the test before, B holds the VIP.
+    await waitFor('B holds the VIP', () => holds('b') && !holds('a'), 5000);
+    // What B sends when it leaves MASTER for FAULT, as A receives it.
+    const capture = join(dir, 'drain-vrrp.txt');
+    const tcpdump = background(
+      'a',
+      ['tcpdump', '-l', '-n', '-tt', '-i', 'eth0', 'ip proto 112'],
+      'drain-vrrp.txt',
+    );
+    await waitFor('tcpdump listening', () => readFileSync(capture, 'utf8').includes('listening on'), 5000);
+    writeFileSync(join(nodeDir('b'), 'drained'), '');
+    const t0 = Date.now();
+    await waitFor('A holds the VIP, B none', () => holds('a') && !holds('b'), 5000, 20);
+    const moveMs = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 300));
+    tcpdump.kill('SIGTERM');
+    await new Promise((r) => tcpdump.once('exit', r));
+    // `1733500000.123456 IP 198.19.255.2 > 224.0.0.18: VRRPv2, Advertisement, vrid 51, prio 0, ...`
+    const prio0 = readFileSync(capture, 'utf8')
+      .split('\n')
+      .find((l) => l.includes(`IP ${ADDR.b} >`) && /\bprio 0\b/.test(l));
+    expect(prio0, 'a priority-0 advert from B').toBeDefined();
+    const advertMs = Math.round(Number(prio0!.split(' ')[0]) * 1000) - t0;
+    console.log(
+      `drain marker -> priority-0 advert from the holder: ${advertMs} ms (inotify; the tick looks every second too); -> VIP on the other node: ${moveMs} ms`,
+    );
+    expect(await state('b')).toBe('FAULT');
+    expect((await status('b')).health).toMatchObject({ ok: false, drained: true, trackFileValue: 1 });
+    // Still drained after its peer gives the VIP up: B takes none, so no one holds it.
+    writeFileSync(sickFile('up-a'), '');
+    writeFileSync(sickFile('up-b'), '');
+    await waitFor('A in FAULT', async () => (await state('a')) === 'FAULT', 5000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect([holds('a'), holds('b')]).toEqual([false, false]);
+    rmSync(sickFile('up-a'));
+    rmSync(sickFile('up-b'));
+    await waitFor('A holds the VIP again', () => holds('a'), 10_000);
+    // Uncordoned: back to BACKUP, and the VIP stays where it is (equal priority, no preemption).
+    rmSync(join(nodeDir('b'), 'drained'));
+    await waitFor('B back to BACKUP', async () => (await state('b')) === 'BACKUP', 5000);
+    const health = (await status('b')).health;
+    expect(health.ok).toBe(true);
+    expect(health.drained).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect([holds('a'), holds('b')]).toEqual([true, false]);
   });
 
   it('restarts keepalived after a kill -9 (restart count 1)', async () => {

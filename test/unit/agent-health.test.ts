@@ -140,4 +140,12 @@ describe('nodeHealth (may this node hold the VIP?)', () => {
   it('without a proxy only the upstreams count', () => {
     expect(nodeHealth({ proxyEnabled: false, proxyListening: false, healthyUpstreams: 1 }).ok).toBe(true);
   });
+  it('a drained node holds no VIP however healthy, and says drained rather than a fault', () => {
+    const h = nodeHealth({ drained: true, proxyEnabled: true, proxyListening: true, healthyUpstreams: 3 });
+    expect(h).toMatchObject({ ok: false, drained: true });
+    expect(h.reason).toMatch(/^drained/);
+    expect(
+      nodeHealth({ drained: false, proxyEnabled: true, proxyListening: true, healthyUpstreams: 3 }),
+    ).toEqual({ ok: true, reason: '3 healthy upstream(s)' });
+  });
 });

@@ -97,6 +97,8 @@ describe('host snapshot', () => {
     'LISTEN 0      511                *:6443             *:*',
     m('restarts'),
     '2',
+    m('drained'),
+    'yes',
     m('end'),
   ].join('\n');
 
@@ -116,6 +118,7 @@ describe('host snapshot', () => {
     ]);
     expect([...s.listening!].sort()).toEqual([6443, 6444]);
     expect(s.agentServiceRestarts).toBe(2);
+    expect(s.drained).toBe(true);
   });
 
   it('reports a failed status command with its last lines', () => {
@@ -126,6 +129,7 @@ describe('host snapshot', () => {
     );
     expect(s.agent).toEqual({ ok: false, error: 'connect ENOENT /run/cplb/agent.sock' });
     expect(s.listening).toEqual(new Set());
+    expect(s.drained).toBe(false);
   });
 
   it('is a script dash accepts', () => {

@@ -55,6 +55,7 @@ function healthyState(): InspectState {
       keepalived: [{ role: 'main', pid: 20, alive: true }, { role: 'vrrp', pid: 21, alive: true }],
       listening: new Set([22, 6443, 6444]),
       agentServiceRestarts: undefined,
+      drained: false,
     }; // prettier-ignore
     state.snapshots.set(hostName(n), snap);
   }
@@ -106,6 +107,24 @@ describe('verify checks', () => {
     expect(renderVerify(v)).toContain(
       'one-holder      ok      198.18.0.100 held by 198.18.0.12:22 in all 7 samples over 3 s',
     );
+  });
+
+  it('a drained host does not fail verify and is shown drained; no holder at all still fails', () => {
+    const state = healthyState();
+    const snap = state.snapshots.get(hostName(11))!;
+    snap.drained = true;
+    if (snap.agent.ok)
+      snap.agent.status.health = { ok: false, reason: 'drained', trackFileValue: 1, drained: true };
+    expect(failed(state)).toEqual([]);
+    const health = evaluateChecks(state).find((c) => c.name === 'agent-health')!;
+    expect(health.summary).toContain(`drained: ${hostName(11)}`);
+    const report = clusterReport(state, new Date(NOW));
+    expect(report.hosts.find((h) => h.host === hostName(11))).toMatchObject({ drained: true });
+    expect(renderStatus(report)).toMatch(/drained: holds no VIP until `cplbctl uncordon`/);
+    // The holder gone too: nobody holds the VIP, and that fails whoever is drained.
+    state.observation!.timelines[0]!.perSample = state.observation!.timelines[0]!.perSample.map(() => []);
+    state.observation!.timelines[0]!.seen = [];
+    expect(failed(state).map((c) => c.name)).toContain('one-holder');
   });
 
   it('names the host and the file of a hand-edited keepalived.conf', () => {

@@ -101,6 +101,26 @@ const planDiff = z.strictObject({
   rollout: z.strictObject({ mode: z.enum(['together', 'rolling']), reason: z.string() }),
 });
 
+/** `drain -o json` and `uncordon -o json` end with what they did and who holds each VIP now. */
+const drainResult = z.strictObject({
+  type: z.literal('drain-result'),
+  action: z.enum(['drain', 'uncordon']),
+  host: z.string().describe('Host.name (address:port) of the controller HOST named.'),
+  changed: z.boolean().describe('False when the host already was drained (or not drained, for uncordon).'),
+  vips: z.array(
+    z.strictObject({
+      vip: z.string(),
+      instance: z.string(),
+      holders: z.array(z.string()).describe('Host.name of each host holding it; exactly one when healthy.'),
+    }),
+  ),
+  handOffMs: z
+    .number()
+    .min(0)
+    .optional()
+    .describe('drain: from writing the marker until no VIP was on the host and another held each.'),
+});
+
 export const eventLineSchema = z.discriminatedUnion('type', [
   runStart,
   phaseStart,
@@ -109,6 +129,7 @@ export const eventLineSchema = z.discriminatedUnion('type', [
   hostError,
   runEnd,
   planDiff,
+  drainResult,
 ]);
 
 export type EventLine = z.infer<typeof eventLineSchema>;

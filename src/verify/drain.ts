@@ -1,0 +1,165 @@
+/**
+ * What `cplbctl drain` and `uncordon` share: finding the host HOST names, the marker on it, and
+ * watching the VIPs move. The agent does the work (src/agent: the marker puts its track file to
+ * FAULT); these only set the marker and watch what keepalived does about it.
+ */
+import { maxAdvertSeconds } from '../config/cluster.js';
+import type { Host } from '../config/types.js';
+import { DRAIN_FILE } from '../contract/paths.js';
+import { shq } from '../contract/quote.js';
+import { sectionBody, sections } from '../contract/script.js';
+import { CplbError } from '../core/errors.js';
+import { drainRefusal, matchHost, type Candidate } from '../plan/drain.js';
+import { dialHostOf, loadSshConfig, resolveAlias, type Remote } from '../ssh/index.js';
+import { AGENT_STATUS_SH, type HostSnapshot } from './host-snapshot.js';
+import { vipsOn } from './host-report.js';
+import { parseIpOneline, SH_HEAD } from './sh.js';
+import { reachableHosts, type DrainOutcome, type InspectState } from './state.js';
+
+/** The controller HOST names, or a usage error (exit 2) naming what was tried. */
+export function targetHost(state: InspectState, query: string): Host {
+  const sshConfig = loadSshConfig();
+  const names = state.cluster.controllers.map((h) => {
+    const dial = dialHostOf(h.ssh, sshConfig);
+    const hostname = state.facts.get(h.name)?.hostname;
+    return {
+      host: h,
+      name: h.name,
+      address: h.ssh.address,
+      port: h.ssh.port,
+      ...(dial !== h.ssh.address ? { dialHost: dial } : {}),
+      ...(hostname ? { hostname } : {}),
+    };
+  });
+  const match = matchHost(query, names, resolveAlias(query, sshConfig));
+  if (!match.ok)
+    throw new CplbError(match.message, {
+      code: 'UNKNOWN_HOST',
+      fault: 'usage',
+      hint: '`cplbctl status FILE` lists the controllers and their hostnames',
+    });
+  return match.host.host;
+}
+
+/** Each controller as the last-host decision sees it, from the snapshots read under the lock. */
+export function candidates(state: InspectState): Candidate[] {
+  const reachable = new Set(reachableHosts(state).map((h) => h.name));
+  return state.cluster.controllers.map((h) => {
+    const snap = state.snapshots.get(h.name);
+    const st = snap?.agent.ok ? snap.agent.status : undefined;
+    return {
+      name: h.name,
+      reachable: reachable.has(h.name) && snap !== undefined,
+      running: st !== undefined && st.keepalived.running,
+      healthy: st?.health.ok === true,
+      drained: snap?.drained === true || st?.health.drained === true,
+      ...(st && !st.health.ok ? { reason: st.health.reason } : {}),
+    };
+  });
+}
+
+/** Refuses (exit 2, before anything changes) to drain the last host that could hold the VIPs. */
+export function assertNotLast(state: InspectState, target: Host, force: boolean): string | undefined {
+  const refusal = drainRefusal(target.name, candidates(state));
+  if (refusal && !force)
+    throw new CplbError(refusal, {
+      code: 'LAST_HOST',
+      fault: 'usage',
+      host: target.name,
+      hint: 'bring another controller back (or uncordon one) first; --force drains it anyway, and the VIPs go down',
+    });
+  return refusal;
+}
+
+/** Creates or removes the marker; prints whether it was there before. */
+export async function setMarker(remote: Remote, drained: boolean): Promise<boolean> {
+  const f = shq(DRAIN_FILE);
+  const script = drained
+    ? `if [ -e ${f} ]; then echo was; else mkdir -p ${shq(DRAIN_FILE.slice(0, DRAIN_FILE.lastIndexOf('/')))} && date -u +%FT%TZ >${f} && echo now; fi`
+    : `if [ -e ${f} ]; then rm -f ${f} && echo now; else echo was; fi`;
+  const res = await remote.exec(script, { timeoutMs: 20_000 });
+  return res.stdout.trim().endsWith('now');
+}
+
+interface Holding {
+  drainedByAgent: boolean;
+  addresses: HostSnapshot['addresses'];
+}
+
+const HOLDING_SH = `${SH_HEAD}${AGENT_STATUS_SH}m addr; ip -o addr show 2>/dev/null
+m end
+`;
+
+/** One light round trip: the agent's status and the host's addresses (not the whole snapshot). */
+async function readHolding(remote: Remote): Promise<Holding | undefined> {
+  const res = await remote.exec(HOLDING_SH, { timeoutMs: 10_000, allowFailure: true }).catch(() => undefined);
+  if (!res) return undefined;
+  const list = sections(res.stdout);
+  let drainedByAgent = false;
+  try {
+    drainedByAgent =
+      (JSON.parse(sectionBody(list, 'agent') ?? '') as { health?: { drained?: boolean } }).health?.drained ===
+      true;
+  } catch {
+    // no status: not drained as far as the agent goes
+  }
+  return { drainedByAgent, addresses: parseIpOneline(sectionBody(list, 'addr') ?? '') };
+}
+
+/** Who holds each VIP now, read afresh from every reachable host. */
+export async function currentHolders(
+  state: InspectState,
+): Promise<{ vips: DrainOutcome['vips']; drainedByAgent: Set<string> }> {
+  const read = await Promise.all(
+    reachableHosts(state).map(async (h) => [h.name, await readHolding(state.remotes.get(h.name)!)] as const),
+  );
+  const held = new Map<string, string[]>();
+  const drainedByAgent = new Set<string>();
+  for (const [name, r] of read) {
+    if (!r) continue;
+    if (r.drainedByAgent) drainedByAgent.add(name);
+    held.set(name, vipsOn(state.cluster, r));
+  }
+  const vips = state.cluster.cplb.vrrpInstances.flatMap((inst) =>
+    inst.vips.map((v) => ({
+      vip: v.address,
+      instance: inst.name,
+      holders: state.cluster.controllers
+        .filter((h) => held.get(h.name)?.includes(v.address))
+        .map((h) => h.name),
+    })),
+  );
+  return { vips, drainedByAgent };
+}
+
+/**
+ * How long drain waits for the hand-off: the agent sees the marker within a second; keepalived's
+ * priority-0 advert moves the VIP at once, and without it a peer takes over after 3 adverts; the
+ * rest is margin for a loaded host.
+ */
+export function handOffBoundMs(state: InspectState): number {
+  return 1000 + 3 * maxAdvertSeconds(state.cluster) * 1000 + 10_000;
+}
+
+/**
+ * Waits until `done` holds for the current holders, polling every 250 ms, up to `boundMs`; returns
+ * the last reading. The caller turns a timeout into its own error.
+ */
+export async function waitForHolders(
+  state: InspectState,
+  done: (now: Awaited<ReturnType<typeof currentHolders>>) => boolean,
+  boundMs: number,
+  signal: AbortSignal,
+): Promise<{ ok: boolean; last: Awaited<ReturnType<typeof currentHolders>> }> {
+  const deadline = Date.now() + boundMs;
+  for (;;) {
+    const now = await currentHolders(state);
+    if (done(now)) return { ok: true, last: now };
+    if (Date.now() >= deadline || signal.aborted) return { ok: false, last: now };
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export function describeHolders(vips: DrainOutcome['vips']): string {
+  return vips.map((v) => `${v.vip} held by ${v.holders.join(', ') || 'no host'}`).join('; ');
+}
