@@ -3,7 +3,7 @@
  * own file, and a sampler that watches several VIPs at once (one `ip addr` per host per sample, read
  * from the root namespace, so it works while a host's links are down).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { labExec, type LabHost, type LabInfo } from '../../src/lab/index.js';
@@ -134,4 +134,67 @@ export async function timedProbes(
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as TimedProbe);
+}
+
+export interface NetEvent {
+  host: string;
+  /** ms since the epoch, from `ip -ts monitor`'s own timestamp (taken as the kernel event arrives) */
+  at: number;
+  /** an address added or deleted, or a link whose flags changed */
+  kind: 'add' | 'delete' | 'link';
+  /** the address (kind add/delete) */
+  address?: string;
+  /** the NIC */
+  dev: string;
+  /** kind link: whether it is administratively up */
+  up?: boolean;
+}
+
+/**
+ * `ip -ts -o monitor link address` in each host's namespace, from the root namespace (so a host
+ * that powers off does not take its monitor with it): when each address came and went and each NIC
+ * went down, to the microsecond, without a poll's latency.
+ */
+export function watchNet(hosts: readonly LabHost[]) {
+  const procs = hosts.map((h) => {
+    const child = spawn('ip', ['-ts', '-o', '-n', h.netns, 'monitor', 'link', 'address'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    return { host: h.name, child, text: () => out };
+  });
+  return {
+    stop(): NetEvent[] {
+      const events: NetEvent[] = [];
+      for (const p of procs) {
+        p.child.kill();
+        for (const line of p.text().split('\n')) {
+          const ts = /^\[([^\]]+)\] /.exec(line);
+          if (!ts) continue;
+          const at = Date.parse(ts[1]!);
+          const rest = line.slice(ts[0].length);
+          const addr = /^(Deleted )?\d+: (\S+)\s+inet6? (\S+)/.exec(rest);
+          const link = /^\d+: ([^:@\s]+)(?:@\S+)?: <([^>]*)>/.exec(rest);
+          if (addr)
+            events.push({
+              host: p.host,
+              at,
+              kind: addr[1] ? 'delete' : 'add',
+              dev: addr[2]!,
+              address: addr[3]!,
+            });
+          else if (link)
+            events.push({
+              host: p.host,
+              at,
+              kind: 'link',
+              dev: link[1]!,
+              up: link[2]!.split(',').includes('UP'),
+            });
+        }
+      }
+      return events.sort((a, b) => a.at - b.at);
+    },
+  };
 }
