@@ -117,6 +117,11 @@ export async function setHostLinks(layout: LabLayout, host: HostPlan, up: boolea
   );
 }
 
+/** One cable: eth0 (nic 0, the secondary /24) or eth1 (nic 1, the main /24 with SSH and the default route). */
+export async function setHostLink(layout: LabLayout, host: HostPlan, nic: 0 | 1, up: boolean): Promise<void> {
+  await ipBatch([`link set ${host.bridgePorts[nic]} ${up ? 'up' : 'down'}`], layout.bridgeNetns);
+}
+
 export async function bridgePortsUp(layout: LabLayout): Promise<Map<string, boolean>> {
   const out = await run('ip', ['-n', layout.bridgeNetns, '-j', 'link', 'show']);
   const links = JSON.parse(out.stdout || '[]') as { ifname: string; flags?: string[] }[];
