@@ -22,6 +22,12 @@ export class HealthState {
    * the upstream down leaves it, so a flaky network does not log the note again on every recovery.
    */
   note: string | undefined;
+  /**
+   * A client's dial failed and no check or dial has succeeded since: dialled after the others. A
+   * host that vanished passes for healthy until fallCount checks fail; meanwhile no client should
+   * wait on it first.
+   */
+  suspect = false;
 
   constructor(
     public fallCount: number,
@@ -33,6 +39,7 @@ export class HealthState {
     const before = this.status;
     this.lastCheckAt = at;
     if (ok) {
+      this.suspect = false;
       this.note = note;
       this.consecutiveSuccesses++;
       this.consecutiveFailures = 0;

@@ -274,16 +274,18 @@ export class TcpProxy {
     const down = new Downstream(client);
     this.pending.add(client);
     try {
-      dialed = await dialFirst(
-        this.pool.candidates(),
-        (u) => dialTcp(u, this.opts.dialTimeoutMs, down),
-        (u, err) =>
+      dialed = await dialFirst(this.pool.candidates(), (u) => dialTcp(u, this.opts.dialTimeoutMs, down), {
+        // A dial that lost the race connected after all. It shares `down`'s onread, but nothing can
+        // reach the client through it: it is destroyed in the microtask after its 'connect', before
+        // any read, and nothing was sent on it that an API server would answer.
+        discard: (late) => late.destroy(),
+        onFailure: (u, err) =>
           this.opts.log.warn('upstream dial failed', {
             upstream: u.id,
             error: errorText(err),
             client: peer(),
           }),
-      );
+      });
     } catch (err) {
       this.pending.delete(client);
       const attempts = err instanceof NoUpstreamError ? err.attempts.length : 0;

@@ -2,7 +2,7 @@
  * The agent's TCP proxy against real TLS servers on 127.0.0.1: round robin, health checks,
  * dial retry, half-close, bulk transfer, drain on reload.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -27,8 +27,9 @@ const LIMITS = { maxConnections: 10_000, idleTimeoutMs: 86_400_000 };
 async function proxyFor(
   pool: UpstreamPool,
   limits: Partial<typeof LIMITS> = {},
+  dialTimeoutMs = 1000,
 ): Promise<{ proxy: TcpProxy; port: number }> {
-  const proxy = new TcpProxy(pool, { log, dialTimeoutMs: 1000, ...LIMITS, ...limits });
+  const proxy = new TcpProxy(pool, { log, dialTimeoutMs, ...LIMITS, ...limits });
   await proxy.listen(0, '127.0.0.1');
   cleanups.push(async () => void (await proxy.shutdown(0)));
   return { proxy, port: proxy.address!.port };
@@ -45,6 +46,31 @@ async function namesThrough(port: number, n: number): Promise<string[]> {
   const names: string[] = [];
   for (let i = 0; i < n; i++) names.push(await peerName('127.0.0.1', port));
   return names;
+}
+
+/**
+ * A port whose SYNs go unanswered, as a powered-off or cut-off host's do: a listener that never
+ * accepts, its one-deep accept queue filled, so the kernel drops further SYNs (no RST).
+ * Node always accepts, so the listener is python's.
+ */
+async function silentServer(): Promise<number> {
+  const py = spawn(
+    'python3',
+    [
+      '-c',
+      "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()",
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  cleanups.push(() => void py.kill());
+  const port = Number(
+    await new Promise<string>((r) => py.stdout!.once('data', (d: Buffer) => r(String(d).trim()))),
+  );
+  const filler = net.connect(port, '127.0.0.1');
+  filler.on('error', () => undefined);
+  await new Promise((r) => filler.once('connect', r));
+  cleanups.push(() => void filler.destroy());
+  return port;
 }
 
 /** A plain TCP upstream that echoes, and on the client's FIN answers `END name bytes` then FINs. */
@@ -205,7 +231,21 @@ describe('TcpProxy data path', () => {
     const { port } = await proxyFor(pool);
     const names = await namesThrough(port, 6);
     expect(names.every((n) => n === 'upstream-0' || n === 'upstream-2')).toBe(true);
-    expect(pool.upstreams[0]!.failedDials).toBeGreaterThanOrEqual(2);
+    // Dialled once; after that it goes last (the live ones answer), until a check succeeds.
+    expect(pool.upstreams[0]!.failedDials).toBe(1);
+    expect(pool.upstreams[0]!.health.suspect).toBe(true);
+  });
+
+  it('does not make a client wait out the dial timeout on a host that drops SYNs', async () => {
+    const silent = await silentServer();
+    const pool = poolOf([silent, ups[0]!.port]);
+    for (const u of pool.upstreams) u.health.record(true);
+    const { proxy } = await proxyFor(pool, {}, 20_000);
+    const { port } = proxy.address!;
+    // First in order, the silent one is dialled first; the client is served by the next one while
+    // that dial is still unanswered, not after its 20 s timeout.
+    expect(await peerName('127.0.0.1', port)).toBe('upstream-0');
+    expect(pool.upstreams[0]!.failedDials).toBe(0);
   });
 
   it('closes the client when no upstream can be dialled', async () => {

@@ -66,6 +66,28 @@ describe('UpstreamPool round robin', () => {
   });
 });
 
+describe('UpstreamPool after a failed dial', () => {
+  it('dials an upstream whose last dial failed last, until a check or a dial succeeds', async () => {
+    const pool = pool3();
+    for (const u of pool.upstreams) u.health.record(true);
+    const first = pool.candidates();
+    expect(ids(first)).toBe('abc');
+    await dialFirst(first, async (u) => {
+      if (u.address === 'a') throw new Error('connect timed out');
+      return u.address;
+    });
+    // Still healthy (checks have not caught up), but no client should wait on it first again.
+    expect(pool.upstreams[0]!.health.status).toBe('healthy');
+    expect([ids(pool.candidates()), ids(pool.candidates()), ids(pool.candidates())]).toEqual([
+      'bca',
+      'cba',
+      'bca',
+    ]);
+    pool.upstreams[0]!.health.record(true);
+    expect([ids(pool.candidates()), ids(pool.candidates())]).toEqual(['bca', 'cab']);
+  });
+});
+
 describe('dialFirst (retry the next upstream)', () => {
   it('returns the first upstream that dials, counting failures on the others', async () => {
     const pool = pool3();
@@ -78,7 +100,7 @@ describe('dialFirst (retry the next upstream)', () => {
         if (u.address !== 'c') throw new Error(`ECONNREFUSED ${u.address}`);
         return `conn-${u.address}`;
       },
-      (u) => failures.push(u.address),
+      { onFailure: (u) => failures.push(u.address) },
     );
     expect(result.connection).toBe('conn-c');
     expect(result.upstream.address).toBe('c');
