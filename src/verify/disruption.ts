@@ -74,3 +74,19 @@ export function describeDisruption(d: Disruption): string {
   const conns = d.sampler === 'reused-connection' ? ` (${d.connections} connections)` : '';
   return `${label}: ${d.disruptionSeconds.toFixed(3)} s disrupted, ${d.failed} of ${d.requests} requests failed${conns}`;
 }
+
+const KEY: Record<SamplerKind, string> = { 'new-connections': 'New', 'reused-connection': 'Reused' };
+
+/**
+ * Flat figures for event data and JUnit properties: disruptionNewSeconds, disruptionNewFailed,
+ * disruptionNewRequests, and the same with Reused.
+ */
+export function disruptionData(list: readonly Disruption[] | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const d of list ?? []) {
+    out[`disruption${KEY[d.sampler]}Seconds`] = d.disruptionSeconds;
+    out[`disruption${KEY[d.sampler]}Failed`] = d.failed;
+    out[`disruption${KEY[d.sampler]}Requests`] = d.requests;
+  }
+  return out;
+}
