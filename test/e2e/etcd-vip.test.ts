@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { labExec, labFault, type LabHost } from '../../src/lab/index.js';
 import { describeDisruption } from '../../src/verify/disruption.js';
+import type { VerifyResult } from '../../src/verify/verify-report.js';
 import { startBothSamplers } from '../../src/verify/disruption-sampler.js';
 import { agentStatus } from './apply-probes.js';
 import { cli, useLab } from './apply-support.js';
@@ -91,6 +92,22 @@ describe('etcd behind the VIP (plain lab)', () => {
       );
     }
   }, 60_000);
+
+  it('verify --failover (crash) passes against etcd, its samplers asking etcd for /health', async () => {
+    const res = await cli(
+      ['verify', '--known-hosts', useTheLab().knownHosts, '-o', 'json', '--failover', '--mode', 'crash', '--rounds', '1', `${useTheLab().dir}/etcd.yaml`],
+      { timeoutMs: 240_000 },
+    ); // prettier-ignore
+    const result = JSON.parse(res.stdout) as VerifyResult;
+    const why = {
+      checks: result.checks.filter((c) => !c.ok),
+      problems: result.failover?.rounds[0]?.problems,
+    };
+    expect(res.code, JSON.stringify(why)).toBe(0);
+    const figures = result.failover!.rounds[0]!.disruption!;
+    for (const d of figures) console.log(`[etcd] verify --failover crash round: ${describeDisruption(d)}`);
+    expect(figures.map((d) => d.sampler)).toEqual(['new-connections', 'reused-connection']);
+  }, 120_000);
 
   it('puts and a watch through the VIP across a crash of the holder (and its member): no acknowledged write lost, no revision missed', async () => {
     const [holder] = await vipHolders(LAB, members, vip);
