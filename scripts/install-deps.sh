@@ -27,7 +27,7 @@ fi
 # Whatever installed it, no system etcd: the tests start their own members, inside lab hosts.
 if [ -e /lib/systemd/system/etcd.service ]; then
   if [ -d /run/systemd/system ]; then systemctl disable --now etcd.service >/dev/null 2>&1 || true; fi
-  ln -sf /dev/null /etc/systemd/system/etcd.service
+  if [ -d /etc/systemd/system ]; then ln -sf /dev/null /etc/systemd/system/etcd.service; fi
 fi
 if command -v ss >/dev/null 2>&1 && ss -Hltn 'sport = :2379' | grep -q .; then
   echo "something listens on :2379 on this machine (a system etcd?): stop it, the lab's etcd tests need the port free in no namespace but their own" >&2
