@@ -86,6 +86,8 @@ describe('etcd behind the VIP (plain lab)', () => {
     const out = await etcdctl(LAB, client.name, vip, 'endpoint health');
     expect(out).toContain(`https://${vip}:${CLIENT_PORT} is healthy`);
     for (const m of members) {
+      // Nothing else answers: the stand-in is gone from every controller.
+      expect((await labExec(LAB, m.name, ['ss', '-Hltn', 'sport = :6443'])).stdout).toBe('');
       const { proxy } = await agentStatus(LAB, m.name);
       expect(proxy.upstreams.map((u) => [u.port, u.health, u.note])).toEqual(
         Array(3).fill([2379, 'healthy', undefined]),
