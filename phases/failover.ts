@@ -1,6 +1,7 @@
 import type { Host } from '../src/config/types.js';
 import type { Phase } from '../src/pipeline/index.js';
 import { holderCheck } from '../src/verify/checks.js';
+import { describeDisruption, disruptionData } from '../src/verify/disruption.js';
 import { runFailover } from '../src/verify/failover/run.js';
 import type { InspectState } from '../src/verify/state.js';
 
@@ -28,7 +29,8 @@ export const failoverPhase: Phase<InspectState, Host> = {
       signal: ctx.signal,
       onRound: (r) =>
         ctx.log[r.ok ? 'info' : 'warn'](
-          `round ${r.round} (${r.mode}): ${r.from} -> ${r.to ?? '?'}, VIP moved ${secs(r.movedMs)}, served again ${secs(r.servedAgainMs)}, ${r.failedProbes} failed probes${r.ok ? '' : `: ${r.problems.join('; ')}`}`,
+          `round ${r.round} (${r.mode}): ${r.from} -> ${r.to ?? '?'}, VIP moved ${secs(r.movedMs)}, served again ${secs(r.servedAgainMs)}, ${r.failedProbes} failed probes${(r.disruption ?? []).map((d) => `; ${describeDisruption(d)}`).join('')}${r.ok ? '' : `: ${r.problems.join('; ')}`}`,
+          { round: r.round, ...disruptionData(r.disruption) },
         ),
     });
   },

@@ -4,6 +4,7 @@
  * Pure: the command writes the files.
  */
 import type { CheckResult } from './checks.js';
+import { disruptionData } from './disruption.js';
 import type { FailoverReport, RoundResult } from './failover/types.js';
 import type { VerifyResult } from './verify-report.js';
 
@@ -49,6 +50,7 @@ function roundCase(cluster: string, f: FailoverReport, r: RoundResult): Case {
     failedProbes: String(r.failedProbes),
     boundMovedMs: String(f.bounds.movedMs),
     boundServedMs: String(f.bounds.servedMs),
+    ...Object.fromEntries(Object.entries(disruptionData(r.disruption)).map(([k, v]) => [k, String(v)])),
   };
   return {
     name: `failover round ${r.round} (${r.mode}): ${r.from} -> ${r.to ?? '?'}`,
@@ -107,6 +109,12 @@ export function renderJunit(v: VerifyResult, timestamp = new Date()): string {
   ].join('\n');
 }
 
+function disruptionCell(r: RoundResult): string {
+  const d = disruptionData(r.disruption);
+  if (d.disruptionNewSeconds === undefined) return '-';
+  return `${d.disruptionNewSeconds.toFixed(2)} s / ${(d.disruptionReusedSeconds ?? 0).toFixed(2)} s`;
+}
+
 /** Markdown table cells: no line breaks, pipes escaped. */
 const cell = (text: string) => text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
 
@@ -136,11 +144,11 @@ export function renderSummary(v: VerifyResult): string {
       '',
       `Failover (${f.mode}), bound: VIP moved <= ${s(f.bounds.movedMs)}, served again <= ${s(f.bounds.servedMs)}`,
       '',
-      '| round | from | to | VIP moved | served again | failed probes | result |',
-      '| --- | --- | --- | --- | --- | --- | --- |',
+      '| round | from | to | VIP moved | served again | failed probes | disruption, new / reused connection | result |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
       ...f.rounds.map(
         (r) =>
-          `| ${r.round} | ${cell(r.from)} | ${cell(r.to ?? '-')} | ${s(r.movedMs)} | ${s(r.servedAgainMs)} | ${r.failedProbes} | ${r.ok ? 'ok' : '**FAIL**'} |`,
+          `| ${r.round} | ${cell(r.from)} | ${cell(r.to ?? '-')} | ${s(r.movedMs)} | ${s(r.servedAgainMs)} | ${r.failedProbes} | ${disruptionCell(r)} | ${r.ok ? 'ok' : '**FAIL**'} |`,
       ),
     );
   }

@@ -1,5 +1,6 @@
 /** verify's result: the checks, the failover rounds, and the exit code they add up to. */
 import type { CheckResult } from './checks.js';
+import { describeDisruption } from './disruption.js';
 import type { Distribution, FailoverReport, RoundResult } from './failover/types.js';
 import { formatTable } from './status-table.js';
 
@@ -57,6 +58,7 @@ function renderFailover(f: FailoverReport): string {
       lines.push(
         `round ${r.round}: ${r.claimedBy.join(' and ')} both took the VIP; ${r.holdersAfter.join(', ')} kept it`,
       );
+    for (const d of r.disruption ?? []) lines.push(`round ${r.round}: disruption, ${describeDisruption(d)}`);
     for (const p of r.problems) lines.push(`round ${r.round}: ${p}`);
   }
   return lines.join('\n') + '\n';

@@ -2,8 +2,9 @@
 import { parse, type TestSuites } from 'junit2json';
 import { describe, expect, it } from 'vitest';
 import { renderJunit, renderSummary } from '../../src/verify/ci-reports.js';
+import { disruption } from '../../src/verify/disruption.js';
 import type { FailoverReport, RoundResult } from '../../src/verify/failover/types.js';
-import { verifyResult } from '../../src/verify/verify-report.js';
+import { renderVerify, verifyResult } from '../../src/verify/verify-report.js';
 
 const bounds = { movedMs: 3700, servedMs: 3900, basis: '3 x 1 s adverts + 0.5 s skew + 150 ms' };
 const round = (n: number, ok: boolean): RoundResult => ({
@@ -22,6 +23,29 @@ const round = (n: number, ok: boolean): RoundResult => ({
   bounds,
   ok,
   problems: ok ? [] : ['VIP moved in 4.10 s, above the bound 3.70 s'],
+  // Round 1 was sampled from this machine; round 2 was not (it does not reach the VIP).
+  ...(n === 1
+    ? {
+        disruption: [
+          disruption(
+            'new-connections',
+            [
+              { startMs: 0, endMs: 1000, ok: false },
+              { startMs: 2950, endMs: 2960, ok: true },
+            ],
+            2,
+          ),
+          disruption(
+            'reused-connection',
+            [
+              { startMs: 0, endMs: 1000, ok: false },
+              { startMs: 3100, endMs: 3110, ok: true },
+            ],
+            2,
+          ),
+        ],
+      }
+    : {}),
 });
 const failover: FailoverReport = {
   mode: 'crash',
@@ -74,6 +98,12 @@ describe('verify --junit', () => {
     );
     // junit2json reads numeric property values as numbers.
     expect(props).toMatchObject({ movedMs: 3010, servedAgainMs: 3120, failedProbes: 3, boundMovedMs: 3700 });
+    expect(props).toMatchObject({
+      disruptionNewSeconds: 2.95,
+      disruptionNewFailed: 1,
+      disruptionReusedSeconds: 3.1,
+      disruptionReusedFailed: 1,
+    });
     expect(cases[3]!.failure![0]!.message).toBe('VIP moved in 4.10 s, above the bound 3.70 s');
     expect(cases[3]!.failure![0]!.inner).toContain('bound: 3 x 1 s adverts');
   });
@@ -96,8 +126,23 @@ describe('verify --summary', () => {
     const md = renderSummary(result);
     expect(md).toContain(':x: NOT verified: the cluster is reachable but unhealthy');
     expect(md).toContain('| config | **FAIL** | [198.18.0.12:22] keepalived.conf differs |');
-    expect(md).toContain('| 1 | 198.18.0.11:22 | 198.18.0.12:22 | 3.01 s | 3.12 s | 3 | ok |');
-    expect(md).toContain('| 2 | 198.18.0.11:22 | 198.18.0.12:22 | 4.10 s | 4.30 s | 9 | **FAIL** |');
+    expect(md).toContain(
+      '| 1 | 198.18.0.11:22 | 198.18.0.12:22 | 3.01 s | 3.12 s | 3 | 2.95 s / 3.10 s | ok |',
+    );
+    expect(md).toContain('| 2 | 198.18.0.11:22 | 198.18.0.12:22 | 4.10 s | 4.30 s | 9 | - | **FAIL** |');
     expect(md).toContain('- config: [198.18.0.12:22] /etc/cplb/keepalived.conf differs');
+  });
+});
+
+describe('verify, as text', () => {
+  it("prints both samplers' disruption for each round sampled from this machine", () => {
+    const text = renderVerify(result);
+    expect(text).toContain(
+      'round 1: disruption, new connections: 2.950 s disrupted, 1 of 2 requests failed\n',
+    );
+    expect(text).toContain(
+      'round 1: disruption, reused connection: 3.100 s disrupted, 1 of 2 requests failed (2 connections)\n',
+    );
+    expect(text).not.toContain('round 2: disruption');
   });
 });

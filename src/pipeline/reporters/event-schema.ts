@@ -61,7 +61,9 @@ const hostMessage = z.strictObject({
   data: z
     .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
     .optional()
-    .describe('Structured extras (logfmt prints them as keys).'),
+    .describe(
+      "Structured extras (logfmt prints them as keys). A verify --failover round line carries `round` and, when this machine reaches the VIP, each disruption sampler's figures: `disruptionNewSeconds`, `disruptionNewFailed`, `disruptionNewRequests`, and the same with `Reused`.",
+    ),
 });
 
 const hostError = z.strictObject({

@@ -9,6 +9,7 @@ import { ipToBigInt } from '../../contract/net.js';
 import type { Logger } from '../../pipeline/index.js';
 import type { Remote } from '../../ssh/remote.js';
 import { readAgentOnly } from '../host-snapshot.js';
+import { startBothSamplers } from '../disruption-sampler.js';
 import { sampleHost } from '../sampler.js';
 import { reachableHosts, type InspectState } from '../state.js';
 import { boundsFor, masterDownSeconds, MOVE_MARGIN_MS } from './bounds.js';
@@ -90,6 +91,14 @@ export async function runRound(rc: RoundContext): Promise<RoundResult> {
   const localProbes = rc.localProbe
     ? localProber(vip.address, state.cluster.cplb.apiServerPort, watchMs)
     : undefined;
+  // The health check's path: the one every API server behind the VIP is known to answer.
+  const samplers = rc.localProbe
+    ? startBothSamplers({
+        host: vip.address,
+        port: state.cluster.cplb.apiServerPort,
+        path: state.cluster.cplb.healthCheck.path,
+      })
+    : undefined;
   await sleep(LEAD_MS);
 
   const script =
@@ -113,6 +122,8 @@ export async function runRound(rc: RoundContext): Promise<RoundResult> {
   try {
     watched = await Promise.all([monitors, remoteProbes, localProbes]);
   } finally {
+    const figures = await samplers?.stop();
+    if (figures) result.disruption = figures;
     await restore();
   }
   if (!fault)

@@ -1,4 +1,6 @@
 /** What verify --failover measures and reports. */
+import type { Disruption } from '../disruption.js';
+
 export type FailoverMode = 'graceful' | 'crash';
 
 /** The most a round may take, from the VRRP timers (see bounds.ts). */
@@ -41,6 +43,11 @@ export interface RoundResult {
   /** Holders after the old holder was restored and watched for a master-down interval. */
   holdersAfter: string[];
   tookBack: boolean;
+  /**
+   * The two disruption samplers' figures (new connections, reused connection) through the VIP from
+   * this machine over the round; absent when this machine does not reach the VIP.
+   */
+  disruption?: Disruption[];
   bounds: Bounds;
   ok: boolean;
   problems: string[];
