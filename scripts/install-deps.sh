@@ -6,7 +6,7 @@
 # and client for the lab to put behind the VIP (etcd-server, etcd-client; kubectl below). Root only;
 # safe to run again.
 set -euo pipefail
-pkgs=(openssh-server openssh-client keepalived iptables iproute2 systemd-container debootstrap haproxy openrc openssl sudo procps ca-certificates tcpdump iputils-arping ndisc6 iputils-ping etcd-server etcd-client)
+pkgs=(openssh-server openssh-client keepalived iptables iproute2 systemd-container debootstrap haproxy openrc openssl sudo procps ca-certificates tcpdump iputils-arping ndisc6 iputils-ping etcd-server etcd-client python3-minimal)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
