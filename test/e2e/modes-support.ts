@@ -164,37 +164,42 @@ export function watchNet(hosts: readonly LabHost[]) {
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     return { host: h.name, child, text: () => out };
   });
-  return {
-    stop(): NetEvent[] {
-      const events: NetEvent[] = [];
-      for (const p of procs) {
-        p.child.kill();
-        for (const line of p.text().split('\n')) {
-          const ts = /^\[([^\]]+)\] /.exec(line);
-          if (!ts) continue;
-          const at = Date.parse(ts[1]!);
-          const rest = line.slice(ts[0].length);
-          const addr = /^(Deleted )?\d+: (\S+)\s+inet6? (\S+)/.exec(rest);
-          const link = /^\d+: ([^:@\s]+)(?:@\S+)?: <([^>]*)>/.exec(rest);
-          if (addr)
-            events.push({
-              host: p.host,
-              at,
-              kind: addr[1] ? 'delete' : 'add',
-              dev: addr[2]!,
-              address: addr[3]!,
-            });
-          else if (link)
-            events.push({
-              host: p.host,
-              at,
-              kind: 'link',
-              dev: link[1]!,
-              up: link[2]!.split(',').includes('UP'),
-            });
-        }
+  const events = (): NetEvent[] => {
+    const events: NetEvent[] = [];
+    for (const p of procs) {
+      for (const line of p.text().split('\n')) {
+        const ts = /^\[([^\]]+)\] /.exec(line);
+        if (!ts) continue;
+        const at = Date.parse(ts[1]!);
+        const rest = line.slice(ts[0].length);
+        const addr = /^(Deleted )?\d+: (\S+)\s+inet6? (\S+)/.exec(rest);
+        const link = /^\d+: ([^:@\s]+)(?:@\S+)?: <([^>]*)>/.exec(rest);
+        if (addr)
+          events.push({
+            host: p.host,
+            at,
+            kind: addr[1] ? 'delete' : 'add',
+            dev: addr[2]!,
+            address: addr[3]!,
+          });
+        else if (link)
+          events.push({
+            host: p.host,
+            at,
+            kind: 'link',
+            dev: link[1]!,
+            up: link[2]!.split(',').includes('UP'),
+          });
       }
-      return events.sort((a, b) => a.at - b.at);
+    }
+    return events.sort((a, b) => a.at - b.at);
+  };
+  return {
+    /** What the monitors printed so far, in time order. */
+    events,
+    stop(): NetEvent[] {
+      for (const p of procs) p.child.kill();
+      return events();
     },
   };
 }

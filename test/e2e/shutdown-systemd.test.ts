@@ -99,7 +99,13 @@ describe('graceful host shutdown (systemd)', () => {
         () => holdersByVip(controllers(), [vip]),
         (h) => h[vip]!.length === 1 && h[vip]![0] !== holder,
       );
-      await new Promise((r) => setTimeout(r, 3000));
+      // How long the rest of the shutdown takes depends on the machine's load: wait for the NIC.
+      await waitFor(
+        "the powered-off holder's eth1 to go down",
+        30_000,
+        async () => net.events(),
+        (evs) => evs.some((e) => e.host === holder && e.kind === 'link' && e.dev === 'eth1' && !e.up),
+      );
     } finally {
       events = net.stop();
     }
@@ -133,5 +139,5 @@ describe('graceful host shutdown (systemd)', () => {
     const after = (await holdersByVip(controllers(), [vip]))[vip]!;
     expect(after).toHaveLength(1);
     expect(after).not.toContain(holder);
-  }, 60_000);
+  }, 90_000);
 });
