@@ -1,6 +1,7 @@
 /** The node agent: wires the proxy, health checks, keepalived, iptables and the status endpoints. */
 import { mkdir, readFile } from 'node:fs/promises';
 import { VERSION } from '../contract/version.js';
+import { BUILD_STAMP } from './build-stamp.js';
 import { hashConfigText, proxyBindAddress, type AgentConfig } from '../contract/agent-config.js';
 import { loadAgentConfig } from './config.js';
 import { HealthChecker } from './health.js';
@@ -144,7 +145,12 @@ export class Agent {
     await this.checker.firstRound();
     await this.updateHealth();
     await this.statusFile.write();
-    this.log.info('agent started', { version: VERSION, host: c.hostName, configHash: this.configHash });
+    this.log.info('agent started', {
+      version: VERSION,
+      build: BUILD_STAMP,
+      host: c.hostName,
+      configHash: this.configHash,
+    });
   }
 
   async stop(): Promise<void> {
@@ -344,6 +350,7 @@ export class Agent {
       agent: {
         hostName: c.hostName,
         version: VERSION,
+        ...(BUILD_STAMP ? { build: BUILD_STAMP } : {}),
         pid: process.pid,
         startedAt: new Date(this.startedAt).toISOString(),
         uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),

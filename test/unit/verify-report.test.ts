@@ -213,11 +213,21 @@ describe('status report', () => {
     expect(row.restarts).toMatchObject({ keepalived: 1, lastKeepalivedExit: { signal: 'SIGKILL' } });
     const text = renderStatus(report);
     expect(text.split('\n')[0]).toMatch(
-      /^HOST +REACHABLE +KEEPALIVED +VIPS HELD +AGENT +UPSTREAMS +PROXY +REDIRECT +CONFIG +RESTARTS$/,
+      /^HOST +REACHABLE +KEEPALIVED +VIPS HELD +AGENT +VERSION +UPSTREAMS +PROXY +REDIRECT +CONFIG +RESTARTS$/,
     );
     expect(text).toMatch(
-      /198\.18\.0\.12:22 \(ctl2\) +yes +k0s-vip-0=BACKUP +198\.18\.0\.100 +healthy +3\/3 healthy +:6444 +present +match +keepalived 1 \(last 2m ago\), agent up 60m/,
+      /198\.18\.0\.12:22 \(ctl2\) +yes +k0s-vip-0=BACKUP +198\.18\.0\.100 +healthy +0\.1\.0 +3\/3 healthy +:6444 +present +match +keepalived 1 \(last 2m ago\), agent up 60m/,
     );
+  });
+
+  it("shows each agent's version with its build stamp, so a rollout of a new build can be followed", () => {
+    const state = healthyState();
+    const snap = state.snapshots.get(hostName(13))!;
+    if (!snap.agent.ok) throw new Error('fixture');
+    snap.agent.status.agent.build = 'b2';
+    const report = clusterReport(state, new Date(NOW));
+    expect(report.hosts.map((h) => h.agent?.version)).toEqual(['0.1.0', '0.1.0', '0.1.0+b2']);
+    expect(renderStatus(report)).toMatch(/198\.18\.0\.13:22 \(ctl3\) +yes +\S+ +- +healthy +0\.1\.0\+b2 /);
   });
 
   it('shows a keepalived that is down and waiting out its restart backoff, and when it starts next', () => {
