@@ -4,6 +4,7 @@ import { switchScript, takeStaged } from '../src/apply/staging.js';
 import type { Host } from '../src/config/types.js';
 import { forEachHost, type HostContext, type Phase } from '../src/pipeline/index.js';
 import type { ServiceAction } from '../src/plan/diff.js';
+import { rollingSteps } from '../src/plan/rollout.js';
 
 /** What the host needs once its files are switched in: only what changed is started or reloaded. */
 function actionFor(state: ApplyState, host: Host): ServiceAction {
@@ -82,8 +83,6 @@ async function switchTogether(host: Host, ctx: HostContext<ApplyState, Host>): P
 export const startServicesPhase: Phase<ApplyState, Host> = {
   title: 'Switch in and start or reload',
   async run(ctx) {
-    const plan = ctx.state.plan!;
-    const holds = new Set(plan.hosts.filter((h) => h.vipsHeld.length > 0).map((h) => h.host));
     const hosts = ctx.state.cluster.controllers;
     const rollout = ctx.state.diff!.rollout;
     if (rollout.mode === 'together' && !ctx.dryRun) {
@@ -91,17 +90,14 @@ export const startServicesPhase: Phase<ApplyState, Host> = {
       const running = hosts.filter((h) => hostPlanOf(ctx.state, h).agentRunning === true);
       await forEachHost(ctx, running, switchTogether, { concurrency: running.length || 1 });
     }
-    await forEachHost(
-      ctx,
-      hosts.filter((h) => !holds.has(h.name)),
-      switchAndAct,
-    );
-    await forEachHost(
-      ctx,
-      plan.reloadOrder.filter((n) => holds.has(n)).map((n) => hosts.find((h) => h.name === n)!),
-      switchAndAct,
-      { concurrency: 1, failFast: true },
-    );
+    const steps = rollingSteps(ctx.state.plan!);
+    const named = (holders: boolean) =>
+      steps
+        .filter((s) => s.vips.length > 0 === holders)
+        .flatMap((s) => s.hosts)
+        .map((n) => hosts.find((h) => h.name === n)!);
+    await forEachHost(ctx, named(false), switchAndAct);
+    await forEachHost(ctx, named(true), switchAndAct, { concurrency: 1, failFast: true });
   },
   async dryRun(ctx) {
     await this.run(ctx);

@@ -1,0 +1,140 @@
+/**
+ * Upgrading the agent under client load, on the plain lab: deploy one agent build, then apply with
+ * another (the same version, built with another stamp), while a client opens a new TLS connection
+ * through the VIP every 100 ms and the VIP's holders are sampled every 100 ms. Every connection must
+ * complete, every sample show one holder, every agent run the new build afterwards, and the holder
+ * be replaced last, after the others and only once it gave the VIP up. `ip -ts monitor address` in
+ * every host times the hand-off: the longest stretch with no holder.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { holds, parseMonitor, startMonitor, type Hold } from '../../bench/vip-timeline.js';
+import { VERSION } from '../../src/contract/version.js';
+import { labDown, labHosts, labUp, type LabHost, type LabInfo } from '../../src/lab/index.js';
+import { agentStatus, pinAgentBuild } from './apply-probes.js';
+import { cli, type CliResult } from './apply-support.js';
+import { clientLoad, holderSampler, holdersOf } from './under-load.js';
+
+const execFileAsync = promisify(execFile);
+const NAME = 't-upgrade';
+const STAMP = 'upgrade-b';
+
+/** The longest stretch inside [fromMs, toMs] in which no host held the VIP. */
+function longestGap(all: readonly Hold[], fromMs: number, toMs: number): number {
+  let covered = fromMs;
+  let gap = 0;
+  for (const h of [...all].sort((a, b) => a.startMs - b.startMs)) {
+    if (h.endMs < covered) continue;
+    if (h.startMs > covered) gap = Math.max(gap, Math.min(h.startMs, toMs) - covered);
+    covered = Math.max(covered, h.endMs);
+    if (covered >= toMs) break;
+  }
+  return Math.max(gap, toMs - covered);
+}
+
+describe('upgrading the agent under client load (plain)', () => {
+  let lab: LabInfo;
+  let controllers: LabHost[];
+  let buildA: string;
+  let buildB: string;
+  const id = (h: LabHost) => `${h.address}:${h.sshPort}`;
+  const applyWith = (agentDir: string, ...extra: string[]): Promise<CliResult> =>
+    cli(['apply', '--known-hosts', lab.knownHosts, '-o', 'logfmt', ...extra, lab.clusterFile], {
+      env: { CPLBCTL_AGENT_DIR: agentDir },
+    });
+
+  beforeAll(async () => {
+    await labDown(NAME);
+    buildA = await pinAgentBuild();
+    // Build B: the same sources with a stamp, into a directory of its own (the SEA, as the lab's
+    // x86_64 glibc hosts run it, with its gzip; the JS bundle comes with it).
+    buildB = await mkdtemp(join(tmpdir(), 'cplb-agent-b-'));
+    await execFileAsync(process.execPath, ['scripts/build-agent.mjs', '--sea', '--out', buildB], {
+      env: { ...process.env, CPLB_AGENT_BUILD_STAMP: STAMP },
+    });
+    lab = await labUp({ name: NAME, flavor: 'plain', hosts: 3 });
+    controllers = (await labHosts(NAME)).filter((h) => h.role === 'controller');
+    const res = await applyWith(buildA);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+  }, 300_000);
+
+  afterAll(async () => {
+    await labDown(NAME);
+    for (const dir of [buildA, buildB]) if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('runs build A everywhere first: no build stamp in any status', async () => {
+    for (const h of controllers) expect((await agentStatus(NAME, h.name)).agent.build).toBeUndefined();
+  });
+
+  it('replaces every agent with build B under load: no failed connection, one holder in every sample, the holder last', async () => {
+    const [holder] = await holdersOf(controllers, lab.vip);
+    expect(holder).toBeDefined();
+    const others = controllers.filter((h) => h.name !== holder);
+    const vip = lab.vip.split('/')[0]!;
+
+    const dry = await applyWith(buildB, '--dry-run');
+    expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+    expect(dry.stdout.match(/would restart — the agent build changed/g)).toHaveLength(3);
+    const order = /rollout: rolling, .*; order: ([^"]*)/.exec(dry.stdout)?.[1];
+    const holderHost = controllers.find((h) => h.name === holder)!;
+    expect(order).toBe(`${others.map(id).join(', ')} at once, then ${id(holderHost)} (holds ${vip})`);
+
+    const monitors = controllers.map((h) => ({ host: h.name, m: startMonitor(h.netns) }));
+    await new Promise((r) => setTimeout(r, 300)); // the monitors are listening
+    const load = clientLoad(vip);
+    const sampler = holderSampler(controllers, lab.vip);
+    const t0 = Date.now();
+    const res = await applyWith(buildB);
+    const applyMs = Date.now() - t0;
+    // Clients and samples go on a while: an agent still settling after apply returns shows here.
+    await new Promise((r) => setTimeout(r, 2000));
+    const [l, s] = await Promise.all([load.stop(), sampler.stop()]);
+    const t1 = Date.now();
+    for (const { m } of monitors) m.stop();
+    const events = monitors.flatMap(({ host, m }) => parseMonitor(host, m.text(), vip));
+    // The holder at the start held from before the watch: an open hold from t0.
+    const timeline = holds([{ host: holder!, ms: t0 - 1, kind: 'add' as const }, ...events], t1);
+    const gapMs = longestGap(timeline, t0, t1);
+    const status = new Map(
+      await Promise.all(controllers.map(async (h) => [h.name, await agentStatus(NAME, h.name)] as const)),
+    );
+    console.log(
+      `[plain] upgrade: apply ${applyMs} ms, ${l.failures.length} failed of ${l.attempts} connections, ` +
+        `${s.single}/${s.samples} samples with one holder, hand-off gap ${Math.round(gapMs)} ms (longest with no holder), ` +
+        `holds: ${timeline.map((x) => `${x.host} ${x.startMs - t0}..${x.open ? 'end' : x.endMs - t0}`).join(', ')}`,
+    );
+
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(l.failures, JSON.stringify(l.failures)).toEqual([]);
+    expect(s.bad, JSON.stringify(s.bad)).toEqual([]);
+    expect(l.attempts).toBeGreaterThan(10);
+    expect(res.stdout.match(/: restarted cplb-agent"/g)).toHaveLength(3);
+
+    // Every agent runs build B, and the old holder's was replaced last.
+    for (const [name, st] of status) expect(st.agent.build, name).toBe(STAMP);
+    const startedAt = (name: string) => Date.parse(status.get(name)!.agent.startedAt);
+    for (const h of others) expect(startedAt(h.name), h.name).toBeLessThan(startedAt(holder!));
+    // The old holder kept the VIP until every other host ran build B (a new agent does not take it),
+    // and gave it up before its own new agent started.
+    const first = timeline.find((x) => x.host === holder)!;
+    expect(first.open, 'the old holder never gave the VIP up').toBe(false);
+    for (const h of others) expect(first.endMs, h.name).toBeGreaterThan(startedAt(h.name));
+    expect(first.endMs).toBeLessThan(startedAt(holder!));
+    for (const x of timeline.filter((y) => y !== first))
+      expect(x.startMs, `${x.host} took the VIP before the holder gave it up`).toBeGreaterThanOrEqual(
+        first.endMs,
+      );
+  }, 240_000);
+
+  it("shows every agent's new version in cplbctl status", async () => {
+    const res = await cli(['status', '--known-hosts', lab.knownHosts, '-o', 'json', lab.clusterFile]);
+    expect(res.code, res.stderr).toBe(0);
+    const report = JSON.parse(res.stdout) as { hosts: { agent: { version?: string } | null }[] };
+    expect(report.hosts.map((h) => h.agent?.version)).toEqual(controllers.map(() => `${VERSION}+${STAMP}`));
+  }, 60_000);
+});
