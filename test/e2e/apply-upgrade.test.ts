@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { holds, parseMonitor, startMonitor, type Hold } from '../../bench/vip-timeline.js';
 import { VERSION } from '../../src/contract/version.js';
 import { labDown, labHosts, labUp, type LabHost, type LabInfo } from '../../src/lab/index.js';
-import { agentStatus, pinAgentBuild } from './apply-probes.js';
+import { agentStatus, pinAgentBuild, sh } from './apply-probes.js';
 import { cli, type CliResult } from './apply-support.js';
 import { clientLoad, holderSampler, holdersOf } from './under-load.js';
 
@@ -109,6 +109,14 @@ describe('upgrading the agent under client load (plain)', () => {
         `holds: ${timeline.map((x) => `${x.host} ${x.startMs - t0}..${x.open ? 'end' : x.endMs - t0}`).join(', ')}`,
     );
 
+    if (l.failures.length || s.bad.length) {
+      // What the agents and apply said, to see where the hand-off went wrong.
+      console.log(`apply output (t0 ${new Date(t0).toISOString()}):\n${res.stdout}`);
+      for (const h of controllers)
+        console.log(
+          `--- ${h.name} agent log\n${await sh(NAME, h.name, 'tail -n 60 /var/log/cplb-agent.log')}`,
+        );
+    }
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(l.failures, JSON.stringify(l.failures)).toEqual([]);
     expect(s.bad, JSON.stringify(s.bad)).toEqual([]);

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentStatus } from '../../src/contract/status.js';
 import { plan } from '../../src/plan/plan.js';
+import { readyForHandOff } from '../../src/verify/agent-status.js';
 import { evaluateChecks } from '../../src/verify/checks.js';
 import { plannedTextFiles } from '../../src/verify/drift.js';
 import { clusterReport } from '../../src/verify/host-report.js';
@@ -264,5 +265,27 @@ describe('status report', () => {
       `[${hostName(11)}] upstream 198.18.0.11:6443 is up (401: readiness not visible without credentials)`,
     );
     expect(failed(state)).toEqual([]);
+  });
+});
+
+describe('readyForHandOff', () => {
+  const base = () => status({ agent: 'a', keepalived: 'k' });
+  it('waits while keepalived is not running or an instance has not reached BACKUP or MASTER', () => {
+    const down = base();
+    down.keepalived.running = false;
+    expect(readyForHandOff(down)).toEqual({ ready: false, state: 'keepalived not running' });
+    for (const state of ['UNKNOWN', 'STOP']) {
+      const st = base();
+      st.instances[0]!.state = state;
+      expect(readyForHandOff(st)).toEqual({ ready: false, state: `k0s-vip-0 ${state}` });
+    }
+  });
+
+  it('is ready as BACKUP or MASTER, and settled when unhealthy (it will not take a VIP anyway)', () => {
+    expect(readyForHandOff(base())).toEqual({ ready: true, state: 'k0s-vip-0 BACKUP' });
+    const sick = base();
+    sick.health = { ok: false, reason: 'no healthy upstream', trackFileValue: 1 };
+    sick.instances[0]!.state = 'FAULT';
+    expect(readyForHandOff(sick)).toEqual({ ready: true, state: 'unhealthy: no healthy upstream' });
   });
 });
