@@ -161,7 +161,11 @@ export class Agent {
     // First: a reader must not take the VIP-holding status of a stopping agent for the truth.
     await this.statusFile.remove();
     this.checker.stop();
-    // keepalived first: its priority-0 adverts hand the VIP over before the rules and proxy go.
+    // New connections first: from now on they wait for the next holder (see refuseNewConnections).
+    await this.iptables
+      .refuseNewConnections()
+      .catch((err) => this.log.warn('refusing new connections failed', { error: errorText(err) }));
+    // keepalived next: its priority-0 adverts hand the VIP over before the rules and proxy go.
     await this.keepalived.stop();
     await this.labels.sync(labelWants(this.config.vips, new Set()), true);
     await this.iptables
