@@ -5,6 +5,7 @@
  * complete, no sample show two holders, every agent run the new build afterwards, and the holder be
  * replaced last: after every other host's new keepalived is in BACKUP, and only once it gave the VIP
  * up. `ip -ts monitor address` in every host times the hand-off: the longest stretch with no holder.
+ * Last, a stopping holder is shown to take no new connection once the VIP left it.
  */
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
