@@ -2,6 +2,7 @@ import type { ApplyState } from '../src/apply/state.js';
 import type { Host } from '../src/config/types.js';
 import type { Phase } from '../src/pipeline/index.js';
 import { diffPlan } from '../src/plan/diff.js';
+import { describeRollingOrder } from '../src/plan/rollout.js';
 
 /** Every planned file against what the host has now: what apply would write, start and reload. */
 export const diffPhase: Phase<ApplyState, Host> = {
@@ -22,6 +23,13 @@ export const diffPhase: Phase<ApplyState, Host> = {
     }
     if (diff.changedHosts.length === 0)
       ctx.log.info('every host is up to date: nothing to write, start or reload');
-    else ctx.log.info(`rollout: ${diff.rollout.mode}, ${diff.rollout.reason}`);
+    else {
+      // The rolling pass's order also carries a together switch's restarts (a new agent build).
+      const acting = new Set(diff.hosts.filter((h) => h.action !== 'none').map((h) => h.host));
+      const order = describeRollingOrder(ctx.state.plan!, acting);
+      ctx.log.info(
+        `rollout: ${diff.rollout.mode}, ${diff.rollout.reason}${order ? `; order: ${order}` : ''}`,
+      );
+    }
   },
 };

@@ -4,6 +4,12 @@ import { switchScript, takeStaged } from '../src/apply/staging.js';
 import type { Host } from '../src/config/types.js';
 import { forEachHost, type HostContext, type Phase } from '../src/pipeline/index.js';
 import type { ServiceAction } from '../src/plan/diff.js';
+import { rollingSteps } from '../src/plan/rollout.js';
+import { CplbError } from '../src/core/errors.js';
+import { readyForHandOff, verifyTimeoutMs } from '../src/verify/agent-status.js';
+import { readAgentOnly } from '../src/verify/host-snapshot.js';
+
+const READY_POLL_MS = 150;
 
 /** What the host needs once its files are switched in: only what changed is started or reloaded. */
 function actionFor(state: ApplyState, host: Host): ServiceAction {
@@ -46,7 +52,42 @@ async function switchAndAct(host: Host, ctx: HostContext<ApplyState, Host>): Pro
   await remoteOf(ctx.state, host).exec(steps.join(' &&\n'), { timeoutMs: 60_000 });
   if (action !== 'none') ctx.state.restarted.add(host.name);
   if (files.length) ctx.log.info(`switched in ${files.map((f) => f.path).join(', ')}`);
-  if (action !== 'none') ctx.log.info(`${done[action]} cplb-agent`);
+  if (action === 'none') return;
+  ctx.log.info(`${done[action]} cplb-agent`);
+  if (action !== 'reload') await waitReady(host, ctx);
+}
+
+/**
+ * A (re)started agent's service command returns once its process runs, well before its keepalived
+ * listens (the single executable alone takes ~0.5 s to start). A holder restarted then finds no
+ * backup to hear its priority-0 advert, and its VIP is unheld for a whole master-down interval
+ * (3.5 s measured by test/e2e/apply-upgrade.test.ts). So the next step waits until this host can
+ * take a VIP at once.
+ */
+async function waitReady(host: Host, ctx: HostContext<ApplyState, Host>): Promise<void> {
+  const started = Date.now();
+  const deadline = started + verifyTimeoutMs(ctx.state);
+  let last = 'no status yet';
+  while (!ctx.signal.aborted) {
+    const agent = await readAgentOnly(remoteOf(ctx.state, host));
+    const r = agent.ok ? readyForHandOff(agent.status) : { ready: false, state: agent.error };
+    last = r.state;
+    if (r.ready) {
+      ctx.log.info(`cplb-agent ready after ${Date.now() - started} ms (${r.state})`);
+      return;
+    }
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, READY_POLL_MS));
+  }
+  if (ctx.signal.aborted) return;
+  throw new CplbError(
+    `the agent did not become ready to take a VIP within ${Math.round((Date.now() - started) / 1000)} s (${last}); no VIP holder was restarted after it`,
+    {
+      code: 'AGENT_NOT_READY',
+      fault: 'remote',
+      hint: 'see the agent log on the host (/var/log/cplb-agent.log or journalctl -u cplb-agent), then run `cplbctl apply` again',
+    },
+  );
 }
 
 /**
@@ -82,8 +123,6 @@ async function switchTogether(host: Host, ctx: HostContext<ApplyState, Host>): P
 export const startServicesPhase: Phase<ApplyState, Host> = {
   title: 'Switch in and start or reload',
   async run(ctx) {
-    const plan = ctx.state.plan!;
-    const holds = new Set(plan.hosts.filter((h) => h.vipsHeld.length > 0).map((h) => h.host));
     const hosts = ctx.state.cluster.controllers;
     const rollout = ctx.state.diff!.rollout;
     if (rollout.mode === 'together' && !ctx.dryRun) {
@@ -91,17 +130,14 @@ export const startServicesPhase: Phase<ApplyState, Host> = {
       const running = hosts.filter((h) => hostPlanOf(ctx.state, h).agentRunning === true);
       await forEachHost(ctx, running, switchTogether, { concurrency: running.length || 1 });
     }
-    await forEachHost(
-      ctx,
-      hosts.filter((h) => !holds.has(h.name)),
-      switchAndAct,
-    );
-    await forEachHost(
-      ctx,
-      plan.reloadOrder.filter((n) => holds.has(n)).map((n) => hosts.find((h) => h.name === n)!),
-      switchAndAct,
-      { concurrency: 1, failFast: true },
-    );
+    const steps = rollingSteps(ctx.state.plan!);
+    const named = (holders: boolean) =>
+      steps
+        .filter((s) => s.vips.length > 0 === holders)
+        .flatMap((s) => s.hosts)
+        .map((n) => hosts.find((h) => h.name === n)!);
+    await forEachHost(ctx, named(false), switchAndAct);
+    await forEachHost(ctx, named(true), switchAndAct, { concurrency: 1, failFast: true });
   },
   async dryRun(ctx) {
     await this.run(ctx);

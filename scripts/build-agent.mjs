@@ -4,6 +4,10 @@
 //   node scripts/build-agent.mjs            bundle, and the SEA if postject is installed
 //   node scripts/build-agent.mjs --no-sea   bundle only
 //   node scripts/build-agent.mjs --sea      fail when the SEA cannot be built
+//   node scripts/build-agent.mjs --out DIR  build into DIR instead of dist/agent (a second build)
+//
+// CPLB_AGENT_BUILD_STAMP=TEXT stamps the build: the agent reports it (`cplb-agent version`, its
+// status document, cplbctl status), and it makes a build differ from another of the same version.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import {
@@ -21,10 +25,16 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const outDir = join(root, 'dist/agent');
+const argv = process.argv.slice(2);
+const outAt = argv.indexOf('--out');
+if (outAt >= 0 && !argv[outAt + 1]) throw new Error('--out needs a directory');
+const outDir = outAt >= 0 ? resolve(argv.splice(outAt, 2)[1]) : join(root, 'dist/agent');
 const bundle = join(outDir, 'cplb-agent.js');
 const exe = join(outDir, 'cplb-agent');
-const args = new Set(process.argv.slice(2));
+const args = new Set(argv);
+const stamp = process.env.CPLB_AGENT_BUILD_STAMP ?? '';
+if (!/^[\w.+-]{0,64}$/.test(stamp))
+  throw new Error(`CPLB_AGENT_BUILD_STAMP: up to 64 of A-Z a-z 0-9 . _ + -, not ${JSON.stringify(stamp)}`);
 const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
 
 mkdirSync(outDir, { recursive: true });
@@ -43,6 +53,7 @@ await build({
   legalComments: 'none',
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
+  define: { CPLB_AGENT_BUILD_STAMP: JSON.stringify(stamp) },
 });
 chmodSync(bundle, 0o755);
 // The repo is "type": "module": mark dist/agent as CommonJS so the bundle also runs in place.
@@ -102,7 +113,8 @@ execFileSync(
 );
 const version = execFileSync(exe, ['version'], { encoding: 'utf8' }).trim();
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-if (!version.includes(pkg.version)) throw new Error(`SEA self-test failed: ${version}`);
+if (!version.includes(pkg.version) || (stamp && !version.includes(stamp)))
+  throw new Error(`SEA self-test failed: ${version}`);
 console.log(`sea     ${exe}  ${mb(statSync(exe).size)}  (${version})`);
 // Uploads send this (the host runs gzip -dc): a third of the bytes for every host.
 writeFileSync(`${exe}.gz`, gzipSync(readFileSync(exe), { level: 6 }));

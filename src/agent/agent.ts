@@ -3,6 +3,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { VERSION } from '../contract/version.js';
+import { BUILD_STAMP } from './build-stamp.js';
 import { hashConfigText, proxyBindAddress, type AgentConfig } from '../contract/agent-config.js';
 import { loadAgentConfig } from './config.js';
 import { HealthChecker } from './health.js';
@@ -153,7 +154,12 @@ export class Agent {
     await this.checker.firstRound();
     await this.updateHealth();
     await this.statusFile.write();
-    this.log.info('agent started', { version: VERSION, host: c.hostName, configHash: this.configHash });
+    this.log.info('agent started', {
+      version: VERSION,
+      build: BUILD_STAMP,
+      host: c.hostName,
+      configHash: this.configHash,
+    });
   }
 
   async stop(): Promise<void> {
@@ -165,7 +171,11 @@ export class Agent {
     // First: a reader must not take the VIP-holding status of a stopping agent for the truth.
     await this.statusFile.remove();
     this.checker.stop();
-    // keepalived first: its priority-0 adverts hand the VIP over before the rules and proxy go.
+    // New connections first: from now on they wait for the next holder (see refuseNewConnections).
+    await this.iptables
+      .refuseNewConnections()
+      .catch((err) => this.log.warn('refusing new connections failed', { error: errorText(err) }));
+    // keepalived next: its priority-0 adverts hand the VIP over before the rules and proxy go.
     await this.keepalived.stop();
     await this.labels.sync(labelWants(this.config.vips, new Set()), true);
     await this.iptables
@@ -386,6 +396,7 @@ export class Agent {
       agent: {
         hostName: c.hostName,
         version: VERSION,
+        ...(BUILD_STAMP ? { build: BUILD_STAMP } : {}),
         pid: process.pid,
         startedAt: new Date(this.startedAt).toISOString(),
         uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),

@@ -17,6 +17,7 @@ import {
   binaryNames,
   guardPorts,
   guardSpec,
+  refuseSpec,
   jumpSpec,
   ruleSpec,
   saveWords,
@@ -361,6 +362,41 @@ export class IptablesRules {
       }
       if (this.families().length) this.inPlace = true;
       return { repaired };
+    });
+  }
+
+  /**
+   * A stopping agent takes no new connection: its SYNs are dropped from here on. One that a
+   * holder's redirect still took in the moment between giving the VIP up and the next holder's
+   * gratuitous ARP would be cut as soon as the client's next packet reaches the new holder (a
+   * reset: measured by test/e2e/apply-upgrade.test.ts); dropped, the client resends its SYN in a
+   * second, to the new holder. Connections already open go on and drain. remove() takes it away.
+   */
+  refuseNewConnections(): Promise<void> {
+    return this.serial(async () => {
+      const ports = guardPorts(this.rules);
+      for (const family of this.families()) {
+        if (!this.touched.has(family)) continue;
+        const bin = this.binaries(family).iptables;
+        for (const port of ports) {
+          const res = await this.run(bin, [
+            '-w',
+            '5',
+            '-t',
+            'filter',
+            '-I',
+            this.opts.chain,
+            '1',
+            ...refuseSpec(port),
+          ]);
+          if (res.code !== 0)
+            this.opts.log.warn('could not refuse new connections while stopping', {
+              family,
+              port,
+              error: res.stderr.trim(),
+            });
+        }
+      }
     });
   }
 

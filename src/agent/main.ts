@@ -14,6 +14,8 @@ import { loadAgentConfig } from './config.js';
 import { hashConfigText, parseAgentConfig } from '../contract/agent-config.js';
 import { createLogger, errorText } from './log.js';
 import { queryStatus } from './status.js';
+import { BUILD_STAMP } from './build-stamp.js';
+import { agentVersionText } from '../contract/status.js';
 
 interface Args {
   command: string;
@@ -126,7 +128,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'version':
-      process.stdout.write(`cplb-agent ${VERSION}\n`);
+      process.stdout.write(`cplb-agent ${agentVersionText({ version: VERSION, build: BUILD_STAMP })}\n`);
       return 0;
     case 'help':
       process.stdout.write(`${USAGE}\n`);

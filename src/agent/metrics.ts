@@ -1,7 +1,7 @@
 /** Prometheus text metrics, rendered from the same status document the socket serves. */
 import http from 'node:http';
 import { errorText, type Logger } from './log.js';
-import type { AgentStatus } from '../contract/status.js';
+import { agentVersionText, type AgentStatus } from '../contract/status.js';
 
 type Labels = Record<string, string>;
 
@@ -68,7 +68,7 @@ function processMetrics(w: MetricWriter, p: ProcessFigures): void {
 export function renderMetrics(s: AgentStatus, proc?: ProcessFigures): string {
   const w = new MetricWriter();
   w.metric('cplb_agent_info', 'gauge', 'Agent version and config hash.', [
-    [{ version: s.agent.version, config_hash: s.agent.configHash, host: s.agent.hostName }, 1],
+    [{ version: agentVersionText(s.agent), config_hash: s.agent.configHash, host: s.agent.hostName }, 1],
   ]);
   w.metric('cplb_agent_uptime_seconds', 'gauge', 'Seconds since the agent started.', [
     [{}, s.agent.uptimeSeconds],

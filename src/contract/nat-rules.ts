@@ -59,6 +59,15 @@ export function guardSpec(proxyPort: number): string[] {
   ]; // prettier-ignore
 }
 
+/** While the agent stops: new connections to the proxy port get no answer (see IptablesRules.refuseNewConnections). */
+export function refuseSpec(proxyPort: number): string[] {
+  return [
+    '-p', 'tcp', '--dport', String(proxyPort), '--syn',
+    '-m', 'comment', '--comment', 'cplb: stopping, new connections go to the next holder',
+    '-j', 'DROP',
+  ]; // prettier-ignore
+}
+
 /** The proxy ports the guard covers (one, unless a reload is moving it). */
 export function guardPorts(rules: readonly RedirectRule[]): number[] {
   return [...new Set(rules.map((r) => r.proxyPort))].sort((a, b) => a - b);

@@ -47,6 +47,8 @@ export interface AgentStatus {
   agent: {
     hostName: string;
     version: string;
+    /** The build stamp the agent was built with (older agents and unstamped builds: absent). */
+    build?: string;
     pid: number;
     startedAt: string;
     uptimeSeconds: number;
@@ -86,6 +88,11 @@ export interface AgentStatus {
     repairs?: number;
     lastRepairAt?: string;
   };
+}
+
+/** How an agent names its build: the version, and its stamp as semver build metadata (`0.1.0+b2`). */
+export function agentVersionText(agent: { version: string; build?: string }): string {
+  return agent.build ? `${agent.version}+${agent.build}` : agent.version;
 }
 
 /** Header of the status file's first line; the epoch second it was written and the agent's pid follow. */

@@ -96,3 +96,30 @@ export function planRollout(
     reason: 'safe host by host: hosts without a VIP first, then each VIP holder, one at a time',
   };
 }
+
+/**
+ * The rolling pass's steps: the hosts that hold no VIP all at once, then each VIP holder alone, in
+ * plan.reloadOrder. A new agent build goes this way too, so the holder is replaced last, and only
+ * once the hosts that take its VIP already run the new build.
+ */
+export function rollingSteps(plan: Plan): { hosts: string[]; vips: string[] }[] {
+  const byName = new Map(plan.hosts.map((h) => [h.host, h]));
+  const ordered = plan.reloadOrder.map((n) => byName.get(n)!);
+  const first = ordered.filter((h) => h.vipsHeld.length === 0).map((h) => h.host);
+  const holders = ordered
+    .filter((h) => h.vipsHeld.length > 0)
+    .map((h) => ({ hosts: [h.host], vips: h.vipsHeld }));
+  return [...(first.length ? [{ hosts: first, vips: [] }] : []), ...holders];
+}
+
+/** The steps for the hosts that change, in words: `a, b at once, then c (holds 10.0.0.100)`. */
+export function describeRollingOrder(plan: Plan, changed: ReadonlySet<string>): string {
+  return rollingSteps(plan)
+    .map((s) => ({ ...s, hosts: s.hosts.filter((h) => changed.has(h)) }))
+    .filter((s) => s.hosts.length > 0)
+    .map(
+      (s) =>
+        `${s.hosts.join(', ')}${s.hosts.length > 1 ? ' at once' : ''}${s.vips.length ? ` (holds ${s.vips.join(', ')})` : ''}`,
+    )
+    .join(', then ');
+}

@@ -74,3 +74,18 @@ export function verifyTimeoutMs(state: ApplyState): number {
   const advert = maxAdvertSeconds(state.cluster);
   return Math.round((3 * advert + 1) * 1000) + 15_000;
 }
+
+/**
+ * A just (re)started agent is ready for the next step of a rollout once keepalived runs and every
+ * VRRP instance is BACKUP or MASTER: only then does it hear the holder's priority-0 advert and take
+ * the VIP within the skew time. Before (keepalived not yet started, or still in its init), a holder
+ * that stops leaves the VIP unheld for a whole master-down interval. An unhealthy agent (FAULT) is
+ * settled too: it will not take a VIP, and waiting would not change that.
+ */
+export function readyForHandOff(status: AgentStatus): { ready: boolean; state: string } {
+  const states = status.instances.map((i) => `${i.name} ${i.state}`).join(', ') || 'no instance';
+  if (!status.health.ok) return { ready: true, state: `unhealthy: ${status.health.reason}` };
+  if (!status.keepalived.running) return { ready: false, state: 'keepalived not running' };
+  const ready = status.instances.every((i) => i.state === 'BACKUP' || i.state === 'MASTER');
+  return { ready, state: states };
+}

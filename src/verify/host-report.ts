@@ -1,5 +1,6 @@
 /** The status report: one row per controller, built from its snapshot, the plan and the cluster file. */
 import { CHAIN } from '../contract/paths.js';
+import { agentVersionText } from '../contract/status.js';
 import { canonicalIp } from '../contract/net.js';
 import type { Cluster } from '../config/types.js';
 import { describeDrift, fileDrift, type FileDrift } from './drift.js';
@@ -136,7 +137,7 @@ export function hostReport(state: InspectState, hostName: string): HostReport {
     agent: st
       ? {
           running: true,
-          version: st.agent.version,
+          version: agentVersionText(st.agent),
           pid: st.agent.pid,
           uptimeSeconds: st.agent.uptimeSeconds,
           healthy: st.health.ok,

@@ -1,9 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { CurrentFiles } from '../../src/plan/diff.js';
 import { plan, type Plan } from '../../src/plan/plan.js';
-import { identityChanges, planRollout, vrrpIdentities } from '../../src/plan/rollout.js';
+import {
+  describeRollingOrder,
+  identityChanges,
+  planRollout,
+  rollingSteps,
+  vrrpIdentities,
+} from '../../src/plan/rollout.js';
 import { KEEPALIVED_CONF } from '../../src/contract/paths.js';
-import { clusterYaml, labFactsAll, loadCluster, SCENARIOS } from './plan-fixtures.js';
+import { clusterYaml, hostName, labFactsAll, loadCluster, SCENARIOS } from './plan-fixtures.js';
 
 const planOf = (yaml: string) => plan(loadCluster(clusterYaml(yaml)), labFactsAll());
 const confOf = (p: Plan, i = 0) => p.hosts[i]!.files.find((f) => f.path === KEEPALIVED_CONF)!.content!;
@@ -86,5 +92,31 @@ describe('planRollout', () => {
     const before = confOf(planOf(base));
     const after = before.replace('virtual_router_id 51', 'virtual_router_id 52');
     expect(identityChanges(before, after)).toEqual([{ instance: 'k0s-vip-0', keys: ['virtual_router_id'] }]);
+  });
+});
+
+describe('rollingSteps', () => {
+  // The first host holds the VIP: it must come last, after the others went at once.
+  const p = plan(
+    loadCluster(clusterYaml(base)),
+    labFactsAll((n) => (n === 11 ? { vipsHeld: ['198.18.0.100'] } : {})),
+  );
+
+  it('replaces the hosts without a VIP at once, then the holder alone', () => {
+    expect(rollingSteps(p)).toEqual([
+      { hosts: [hostName(12), hostName(13)], vips: [] },
+      { hosts: [hostName(11)], vips: ['198.18.0.100'] },
+    ]);
+  });
+
+  it('says the order for the hosts that change, and leaves out those that do not', () => {
+    const all = new Set(p.hosts.map((h) => h.host));
+    expect(describeRollingOrder(p, all)).toBe(
+      `${hostName(12)}, ${hostName(13)} at once, then ${hostName(11)} (holds 198.18.0.100)`,
+    );
+    expect(describeRollingOrder(p, new Set([hostName(13), hostName(11)]))).toBe(
+      `${hostName(13)}, then ${hostName(11)} (holds 198.18.0.100)`,
+    );
+    expect(describeRollingOrder(p, new Set())).toBe('');
   });
 });

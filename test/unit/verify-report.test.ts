@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentStatus } from '../../src/contract/status.js';
 import { plan } from '../../src/plan/plan.js';
+import { readyForHandOff } from '../../src/verify/agent-status.js';
 import { evaluateChecks } from '../../src/verify/checks.js';
 import { plannedTextFiles } from '../../src/verify/drift.js';
 import { clusterReport } from '../../src/verify/host-report.js';
@@ -232,11 +233,21 @@ describe('status report', () => {
     expect(row.restarts).toMatchObject({ keepalived: 1, lastKeepalivedExit: { signal: 'SIGKILL' } });
     const text = renderStatus(report);
     expect(text.split('\n')[0]).toMatch(
-      /^HOST +REACHABLE +KEEPALIVED +VIPS HELD +AGENT +UPSTREAMS +PROXY +REDIRECT +CONFIG +RESTARTS$/,
+      /^HOST +REACHABLE +KEEPALIVED +VIPS HELD +AGENT +VERSION +UPSTREAMS +PROXY +REDIRECT +CONFIG +RESTARTS$/,
     );
     expect(text).toMatch(
-      /198\.18\.0\.12:22 \(ctl2\) +yes +k0s-vip-0=BACKUP +198\.18\.0\.100 +healthy +3\/3 healthy +:6444 +present +match +keepalived 1 \(last 2m ago\), agent up 60m/,
+      /198\.18\.0\.12:22 \(ctl2\) +yes +k0s-vip-0=BACKUP +198\.18\.0\.100 +healthy +0\.1\.0 +3\/3 healthy +:6444 +present +match +keepalived 1 \(last 2m ago\), agent up 60m/,
     );
+  });
+
+  it("shows each agent's version with its build stamp, so a rollout of a new build can be followed", () => {
+    const state = healthyState();
+    const snap = state.snapshots.get(hostName(13))!;
+    if (!snap.agent.ok) throw new Error('fixture');
+    snap.agent.status.agent.build = 'b2';
+    const report = clusterReport(state, new Date(NOW));
+    expect(report.hosts.map((h) => h.agent?.version)).toEqual(['0.1.0', '0.1.0', '0.1.0+b2']);
+    expect(renderStatus(report)).toMatch(/198\.18\.0\.13:22 \(ctl3\) +yes +\S+ +- +healthy +0\.1\.0\+b2 /);
   });
 
   it('shows a keepalived that is down and waiting out its restart backoff, and when it starts next', () => {
@@ -273,5 +284,27 @@ describe('status report', () => {
       `[${hostName(11)}] upstream 198.18.0.11:6443 is up (401: readiness not visible without credentials)`,
     );
     expect(failed(state)).toEqual([]);
+  });
+});
+
+describe('readyForHandOff', () => {
+  const base = () => status({ agent: 'a', keepalived: 'k' });
+  it('waits while keepalived is not running or an instance has not reached BACKUP or MASTER', () => {
+    const down = base();
+    down.keepalived.running = false;
+    expect(readyForHandOff(down)).toEqual({ ready: false, state: 'keepalived not running' });
+    for (const state of ['UNKNOWN', 'STOP']) {
+      const st = base();
+      st.instances[0]!.state = state;
+      expect(readyForHandOff(st)).toEqual({ ready: false, state: `k0s-vip-0 ${state}` });
+    }
+  });
+
+  it('is ready as BACKUP or MASTER, and settled when unhealthy (it will not take a VIP anyway)', () => {
+    expect(readyForHandOff(base())).toEqual({ ready: true, state: 'k0s-vip-0 BACKUP' });
+    const sick = base();
+    sick.health = { ok: false, reason: 'no healthy upstream', trackFileValue: 1 };
+    sick.instances[0]!.state = 'FAULT';
+    expect(readyForHandOff(sick)).toEqual({ ready: true, state: 'unhealthy: no healthy upstream' });
   });
 });
