@@ -64,7 +64,8 @@ export interface LogLine {
 export function parseAgentLog(text: string): LogLine[] {
   const out: LogLine[] = [];
   for (const line of text.split('\n')) {
-    const m = /(?:^|\s)time=(\S+) level=\S+ msg=("(?:[^"\\]|\\.)*"|\S+)/.exec(line);
+    // The agent quotes time= as logrus does; older logs did not.
+    const m = /(?:^|\s)time="?([^"\s]+)"? level=\S+ msg=("(?:[^"\\]|\\.)*"|\S+)/.exec(line);
     if (!m) continue;
     const ms = Date.parse(m[1]!);
     if (Number.isNaN(ms)) continue;

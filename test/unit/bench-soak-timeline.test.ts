@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { analyseRun, type RunInput } from '../../bench/soak-figures.js';
 import { holds, parseAgentLog, parseMonitor } from '../../bench/vip-timeline.js';
+import { formatLogLine } from '../../src/agent/log.js';
 import type { RoundResult } from '../../src/verify/failover/types.js';
 
 /** ms since the epoch of a time that day, to the microsecond (Date.parse stops at the ms). */
@@ -87,5 +88,20 @@ describe('bench crash soak timeline', () => {
     // c3's log is missing: it never came back as far as the soak can tell, and that fails the run.
     expect(r2!.problems).toEqual(["c3 never back as BACKUP in its agent's log"]);
     expect(run.ok).toBe(false);
+  });
+});
+
+describe('parseAgentLog', () => {
+  it('reads the lines the agent writes today (time quoted, as logrus does)', () => {
+    const when = new Date('2026-12-06T16:24:04.382Z');
+    const line = formatLogLine(
+      'info',
+      '(k0s-vip-0) Entering MASTER STATE',
+      { component: 'keepalived' },
+      when,
+    );
+    expect(parseAgentLog(line)).toEqual([
+      { ms: when.getTime(), msg: '(k0s-vip-0) Entering MASTER STATE', line },
+    ]);
   });
 });
