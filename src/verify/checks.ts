@@ -3,6 +3,7 @@ import { describeDrift, fileDrift } from './drift.js';
 import { hostReport } from './host-report.js';
 import { LOCAL } from './lb-probe.js';
 import { reachableHosts, type InspectState } from './state.js';
+import { target } from './tls.js';
 import { judgeTimeline } from './vrrp-diagnosis.js';
 
 export interface CheckResult {
@@ -162,7 +163,7 @@ export function healthCheck(state: InspectState): CheckResult {
   for (const h of reachableHosts(state)) {
     const r = hostReport(state, h.name);
     if (r.agent?.running && !r.agent.healthy) problems.push(`[${h.name}] agent unhealthy: ${r.agent.reason}`);
-    for (const u of r.upstreams) if (u.health !== 'healthy') sick.add(`${u.address}:${u.port} (${u.health})`);
+    for (const u of r.upstreams) if (u.health !== 'healthy') sick.add(`${target(u.address, u.port)} (${u.health})`);
   }
   const note = sick.size ? `; API servers not healthy (not a CPLB fault): ${[...sick].join(', ')}` : '';
   return check('agent-health', problems, `every agent is healthy${note}`, { unhealthyUpstreams: [...sick] });
