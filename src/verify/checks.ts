@@ -163,7 +163,8 @@ export function healthCheck(state: InspectState): CheckResult {
   for (const h of reachableHosts(state)) {
     const r = hostReport(state, h.name);
     if (r.agent?.running && !r.agent.healthy) problems.push(`[${h.name}] agent unhealthy: ${r.agent.reason}`);
-    for (const u of r.upstreams) if (u.health !== 'healthy') sick.add(`${target(u.address, u.port)} (${u.health})`);
+    for (const u of r.upstreams)
+      if (u.health !== 'healthy') sick.add(`${target(u.address, u.port)} (${u.health})`);
   }
   const note = sick.size ? `; API servers not healthy (not a CPLB fault): ${[...sick].join(', ')}` : '';
   return check('agent-health', problems, `every agent is healthy${note}`, { unhealthyUpstreams: [...sick] });
