@@ -334,6 +334,10 @@ describe('an IPv6-only instance', () => {
         return controllers().filter((_, i) => has[i]).map((h) => h.name);
       }, (l) => l.length === 1 && l[0] === to); // prettier-ignore
       await expectLabels(to);
+      // What the label is for: the holder's own traffic to a peer leaves from its own address.
+      const peer = controllers().find((h) => h.name !== to)!;
+      const route = await labExec(LAB, to, ['ip', '-6', 'route', 'get', peer.address6!]);
+      expect(route.stdout).toContain(`src ${byName(to).address6} `);
     }
   }, 120_000);
 
