@@ -66,8 +66,11 @@ export function registerLabCommand(program: Command): void {
       parseFlavor,
     )
     .option('--prefix <cidr>', 'address range (default: a free /23 of 198.18.0.0/15)')
-    .option('--prefix6 <cidr>', 'IPv6 ULA block (default: a /48 in fd00::/8 from the lab name, checked free)')
-    .option('--no-ipv6', 'no IPv6 addresses (default: IPv6 too when this machine has it)')
+    .option('--ipv6', 'an IPv6 /64 beside the IPv4 one (a ULA, checked free like --prefix)')
+    .option(
+      '--prefix6 <cidr>',
+      'IPv6 ULA block, implies --ipv6 (default: a /48 in fd00::/8 from the lab name)',
+    )
     .option('--name <name>', 'lab name', 'lab')
     .option('--install-deps', 'apt-get install missing packages')
     .action(
@@ -76,7 +79,7 @@ export function registerLabCommand(program: Command): void {
         flavor?: LabFlavor;
         prefix?: string;
         prefix6?: string;
-        ipv6: boolean;
+        ipv6?: boolean;
         name: string;
         installDeps?: boolean;
       }) => {

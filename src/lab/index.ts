@@ -32,9 +32,9 @@ export interface LabUpOptions {
   hosts?: number;
   flavor?: LabFlavor;
   prefix?: string;
-  /** false: an IPv4-only lab. Default: a ULA /64 on the main network too, when the machine has IPv6. */
+  /** true: a ULA /64 on the main network too (default: IPv4 only). */
   ipv6?: boolean;
-  /** The IPv6 block (a ULA, /64 or larger); default: one derived from the name and checked free. */
+  /** The IPv6 block (a ULA, /64 or larger; implies ipv6); default: one derived from the name and checked free. */
   prefix6?: string;
   installDeps?: boolean;
   log?: (message: string) => void;

@@ -52,7 +52,7 @@ export interface LabLayout {
   bridgeNetns: string;
   rootVeth: string;
   hosts: HostPlan[];
-  /** The lab's IPv6 side (layout6.ts); absent on a machine without IPv6 or with `ipv6: false`. */
+  /** The lab's IPv6 side (layout6.ts); only when asked for (`lab up --ipv6`). */
   ipv6?: LabIpv6;
 }
 

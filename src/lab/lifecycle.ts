@@ -35,7 +35,7 @@ export interface CreateOptions {
   /** Controllers; undefined keeps an existing lab's count (3 for a new one). */
   hosts?: number;
   prefix?: string;
-  /** false: no IPv6 at all. Default: IPv6 when the machine has it. */
+  /** true: an IPv6 /64 beside the IPv4 one (default: IPv4 only, as the lab always was). */
   ipv6?: boolean;
   /** A ULA block for the lab's IPv6 side (default: picked from the lab's name, see layout6.ts). */
   prefix6?: string;
@@ -45,16 +45,13 @@ export interface CreateOptions {
 /** The lab's IPv6 block, or undefined for an IPv4-only lab. Call under the prefix lock. */
 async function pickIpv6(opts: CreateOptions): Promise<Cidr6 | undefined> {
   const requested = opts.prefix6 === undefined ? undefined : parsePrefix6(opts.prefix6);
-  if (opts.ipv6 === false) return undefined;
-  if (!(await machineHasIpv6())) {
-    if (requested)
-      throw new CplbError('--prefix6 given, but this machine has IPv6 disabled', {
-        code: 'LAB_PREFIX',
-        fault: 'usage',
-        hint: 'leave --prefix6 out for an IPv4-only lab',
-      });
-    return undefined;
-  }
+  if (opts.ipv6 !== true && !requested) return undefined;
+  if (!(await machineHasIpv6()))
+    throw new CplbError('an IPv6 lab was asked for, but this machine has IPv6 disabled', {
+      code: 'LAB_PREFIX',
+      fault: 'usage',
+      hint: 'leave --ipv6 and --prefix6 out for an IPv4-only lab',
+    });
   return pickPrefix6(opts.name, requested, await readMachineNet6());
 }
 

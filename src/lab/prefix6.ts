@@ -30,7 +30,7 @@ interface IpAddr {
   addr_info?: { family?: string; local?: string; prefixlen?: number }[];
 }
 
-/** Whether this machine runs IPv6 at all: without it the lab is IPv4-only, as it always was. */
+/** Whether this machine runs IPv6 at all: an IPv6 lab needs it. */
 export async function machineHasIpv6(): Promise<boolean> {
   const all = await readFile('/proc/sys/net/ipv6/conf/all/disable_ipv6', 'utf8').catch(() => '1');
   return all.trim() === '0';
@@ -100,6 +100,6 @@ export function pickPrefix6(labName: string, requested: Cidr6 | undefined, net: 
   throw new CplbError(`no free IPv6 block for lab ${labName} after ${ATTEMPTS} tries`, {
     code: 'LAB_PREFIX_OVERLAP',
     fault: 'usage',
-    hint: 'pass --prefix6, or --no-ipv6',
+    hint: 'pass --prefix6',
   });
 }

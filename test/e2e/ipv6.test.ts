@@ -24,7 +24,7 @@ import { pollUntil } from './lab-helpers.js';
 
 const execFileAsync = promisify(execFile);
 const LAB = 't-ipv6';
-const useTheLab = useLab(LAB);
+const useTheLab = useLab(LAB, { ipv6: true });
 let lab: ReturnType<typeof useTheLab>;
 const controllers = () => lab.hosts.filter((h) => h.role === 'controller');
 const byName = (n: string) => lab.hosts.find((h) => h.name === n)!;
@@ -236,7 +236,7 @@ async function bootAgain(file: string, vips: Vip[]): Promise<void> {
 
 beforeAll(async () => {
   lab = useTheLab();
-  if (!lab.ipv6) throw new Error(`lab ${LAB} has no IPv6 (is IPv6 disabled on this machine?)`);
+  if (!lab.ipv6) throw new Error(`lab ${LAB} has no IPv6`);
   v4 = vipOf(lab.vip);
   v6 = vipOf(lab.ipv6.vip);
   const text = readFileSync(lab.clusterFile, 'utf8');
