@@ -136,6 +136,7 @@ export class TcpProxy {
   refusedOverLimit = 0;
   private refusalLoggedAt = 0;
   private boundTo: { host: string; port: number } | undefined;
+  private boundIpv6Only = false;
 
   constructor(
     private pool: UpstreamPool,
@@ -177,7 +178,9 @@ export class TcpProxy {
    * `ipv6Only`: a '::' listener for IPv6 VIPs alone must not take IPv4, which no guard covers then.
    */
   async listen(port: number, host: string, ipv6Only = false): Promise<void> {
-    if (this.server && this.boundTo?.host === host && this.boundTo.port === port) return;
+    const same = this.boundTo?.host === host && this.boundTo.port === port;
+    // The families matter too: a config that gains an IPv4 VIP needs IPv4 on the same '::' listener.
+    if (this.server && same && this.boundIpv6Only === ipv6Only) return;
     if (this.server && this.boundTo?.port !== port) {
       this.retired.push(this.server);
       this.server = undefined;
@@ -206,6 +209,7 @@ export class TcpProxy {
     this.server = server;
     const addr = server.address() as net.AddressInfo;
     this.boundTo = { host, port: addr.port };
+    this.boundIpv6Only = ipv6Only;
     this.opts.log.info('proxy listening', { address: host, port: addr.port });
   }
 

@@ -43,6 +43,8 @@ function printUp(info: LabInfo, ms: number): void {
     console.log(`  ${pad(h.name, 8)} ${pad(`${h.address}:${h.sshPort}`, 20)} ${pad(h.user, 6)} ${h.role}`);
   }
   console.log(`  ${pad('VIP', 8)} ${info.vip}`);
+  if (info.ipv6)
+    console.log(`  ${pad('IPv6', 8)} ${info.ipv6.mainNet} (VIP ${info.ipv6.vip}, block ${info.ipv6.prefix})`);
   console.log(`cluster file: ${info.clusterFile}`);
   console.log(`known_hosts:  ${info.knownHosts}`);
   console.log(`ssh key:      ${info.keyPath}`);
@@ -64,6 +66,11 @@ export function registerLabCommand(program: Command): void {
       parseFlavor,
     )
     .option('--prefix <cidr>', 'address range (default: a free /23 of 198.18.0.0/15)')
+    .option('--ipv6', 'an IPv6 /64 beside the IPv4 one (a ULA, checked free like --prefix)')
+    .option(
+      '--prefix6 <cidr>',
+      'IPv6 ULA block, implies --ipv6 (default: a /48 in fd00::/8 from the lab name)',
+    )
     .option('--name <name>', 'lab name', 'lab')
     .option('--install-deps', 'apt-get install missing packages')
     .action(
@@ -71,6 +78,8 @@ export function registerLabCommand(program: Command): void {
         hosts?: number;
         flavor?: LabFlavor;
         prefix?: string;
+        prefix6?: string;
+        ipv6?: boolean;
         name: string;
         installDeps?: boolean;
       }) => {
@@ -80,6 +89,8 @@ export function registerLabCommand(program: Command): void {
           hosts: o.hosts,
           flavor: o.flavor,
           prefix: o.prefix,
+          prefix6: o.prefix6,
+          ipv6: o.ipv6,
           installDeps: o.installDeps,
           log: (m) => console.error(m),
         });

@@ -7,14 +7,22 @@ import { readFile } from 'node:fs/promises';
 import { CplbError } from '../core/errors.js';
 import { type Fault, applyHostFault, applyLabFault, isHostFault, isLabFault, vrrpBlocked } from './faults.js';
 import { type ExecResult, execInHost, hostPlan, hostRunning } from './hosts.js';
-import { type HostRole, LAB_FLAVORS, type LabFlavor, parsePrefix, validateLabName } from './layout.js';
+import {
+  type HostRole,
+  LAB_FLAVORS,
+  type LabFlavor,
+  type LabIpv6,
+  parsePrefix,
+  validateLabName,
+} from './layout.js';
+import { parsePrefix6 } from './layout6.js';
 import { downLocked, upLocked } from './lifecycle.js';
 import { bridgePortsUp, prefixHeld } from './net.js';
 import { ensurePrerequisites } from './prereqs.js';
 import { SICK_FILE } from './standin.js';
 import { type LabState, labPaths, readState, removeEmptyLabRoot, withLock, writeState } from './state.js';
 
-export type { LabFlavor, HostRole, Fault, ExecResult };
+export type { LabFlavor, HostRole, Fault, ExecResult, LabIpv6 };
 export { HOST_FAULTS, LAB_FAULTS } from './faults.js';
 export { LAB_FLAVORS } from './layout.js';
 
@@ -24,6 +32,10 @@ export interface LabUpOptions {
   hosts?: number;
   flavor?: LabFlavor;
   prefix?: string;
+  /** true: a ULA /64 on the main network too (default: IPv4 only). */
+  ipv6?: boolean;
+  /** The IPv6 block (a ULA, /64 or larger; implies ipv6); default: one derived from the name and checked free. */
+  prefix6?: string;
   installDeps?: boolean;
   log?: (message: string) => void;
 }
@@ -38,6 +50,8 @@ export interface LabHost {
   pid: number | null;
   secondaryAddress: string;
   hostKeyFingerprint: string;
+  /** The host's address on the lab's IPv6 /64 (eth1), when the lab has IPv6. */
+  address6?: string;
 }
 
 export interface LabInfo {
@@ -45,6 +59,8 @@ export interface LabInfo {
   flavor: LabFlavor;
   prefix: string;
   vip: string;
+  /** The lab's IPv6 side (block, /64, this machine's address on it, a VIP), when it has one. */
+  ipv6?: LabIpv6;
   dir: string;
   clusterFile: string;
   knownHosts: string;
@@ -92,6 +108,7 @@ function hostsOf(state: LabState): LabHost[] {
     pid: state.hosts[h.name]?.pid ?? null,
     secondaryAddress: h.secondaryAddress,
     hostKeyFingerprint: state.hosts[h.name]?.hostKeyFingerprint ?? '',
+    ...(h.address6 ? { address6: h.address6 } : {}),
   }));
 }
 
@@ -106,6 +123,7 @@ function infoOf(state: LabState, created: boolean): LabInfo {
     flavor: state.layout.flavor,
     prefix: state.layout.prefix,
     vip: state.layout.vip,
+    ...(state.layout.ipv6 ? { ipv6: state.layout.ipv6 } : {}),
     dir: paths.dir,
     clusterFile: paths.clusterFile,
     knownHosts: paths.knownHosts,
@@ -144,6 +162,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     });
   }
   if (opts.prefix !== undefined) parsePrefix(opts.prefix);
+  if (opts.prefix6 !== undefined) parsePrefix6(opts.prefix6);
   await ensurePrerequisites(flavor, opts.installDeps ?? false);
   const { state, created } = await withLock(name, () =>
     upLocked({
@@ -152,6 +171,8 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
       flavorGiven: opts.flavor !== undefined,
       hosts: opts.hosts,
       prefix: opts.prefix,
+      ipv6: opts.ipv6,
+      prefix6: opts.prefix6,
       log: opts.log,
     }),
   );

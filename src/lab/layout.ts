@@ -33,6 +33,8 @@ export interface HostPlan {
   macs: [string, string];
   /** The bridge-side veth names of eth0 and eth1 (inside the bridge namespace). */
   bridgePorts: [string, string];
+  /** Address on the main IPv6 /64 (eth1), when the lab has IPv6 (layout6.ts). */
+  address6?: string;
 }
 
 export interface LabLayout {
@@ -50,6 +52,20 @@ export interface LabLayout {
   bridgeNetns: string;
   rootVeth: string;
   hosts: HostPlan[];
+  /** The lab's IPv6 side (layout6.ts); only when asked for (`lab up --ipv6`). */
+  ipv6?: LabIpv6;
+}
+
+/** The lab's IPv6 side, planned by layout6.ts. */
+export interface LabIpv6 {
+  /** The whole ULA block: routed `unreachable` in the root namespace while the lab is up. */
+  prefix: string;
+  /** The main /64 (eth1 of every host, and the root namespace's veth). */
+  mainNet: string;
+  /** The root namespace's own address on the lab: tests reach [VIP]:6443 from here. */
+  rootAddress: string;
+  /** An IPv6 VIP for test cluster files (the lab's own cluster file stays IPv4). */
+  vip: string;
 }
 
 export const DEFAULT_POOL = '198.18.0.0/15';

@@ -19,7 +19,9 @@ import {
   removeRootRoutes,
   rootRoutesFor,
 } from './net.js';
+import { type Cidr6, parsePrefix6, withIpv6 } from './layout6.js';
 import { pickPrefix, readMachineNet } from './prefix.js';
+import { machineHasIpv6, pickPrefix6, readMachineNet6 } from './prefix6.js';
 import { killNetnsProcesses } from './procs.js';
 import { ensureRootfs } from './rootfs.js';
 import { run } from './run.js';
@@ -33,7 +35,24 @@ export interface CreateOptions {
   /** Controllers; undefined keeps an existing lab's count (3 for a new one). */
   hosts?: number;
   prefix?: string;
+  /** true: an IPv6 /64 beside the IPv4 one (default: IPv4 only, as the lab always was). */
+  ipv6?: boolean;
+  /** A ULA block for the lab's IPv6 side (default: picked from the lab's name, see layout6.ts). */
+  prefix6?: string;
   log?: (message: string) => void;
+}
+
+/** The lab's IPv6 block, or undefined for an IPv4-only lab. Call under the prefix lock. */
+async function pickIpv6(opts: CreateOptions): Promise<Cidr6 | undefined> {
+  const requested = opts.prefix6 === undefined ? undefined : parsePrefix6(opts.prefix6);
+  if (opts.ipv6 !== true && !requested) return undefined;
+  if (!(await machineHasIpv6()))
+    throw new CplbError('an IPv6 lab was asked for, but this machine has IPv6 disabled', {
+      code: 'LAB_PREFIX',
+      fault: 'usage',
+      hint: 'leave --ipv6 and --prefix6 out for an IPv4-only lab',
+    });
+  return pickPrefix6(opts.name, requested, await readMachineNet6());
 }
 
 async function startAll(state: LabState, hosts: LabLayout['hosts']): Promise<void> {
@@ -50,6 +69,7 @@ async function createLab(opts: CreateOptions & { hosts: number }): Promise<LabSt
   const requested = opts.prefix === undefined ? undefined : parsePrefix(opts.prefix);
   // Refuse an overlapping --prefix before a minute of debootstrap; checked again under the lock below.
   if (requested) pickPrefix(requested, await readMachineNet());
+  if (opts.prefix6 !== undefined) await pickIpv6(opts);
   const lowerRoot = opts.flavor === 'systemd' ? await ensureRootfs(log) : '/';
   const paths = labPaths(opts.name);
   let state: LabState | undefined;
@@ -57,12 +77,14 @@ async function createLab(opts: CreateOptions & { hosts: number }): Promise<LabSt
     // Choosing a prefix and routing it `unreachable` is one step for all labs, so two labs never pick the
     // same one; from then on no address of this lab can be routed off the machine.
     state = await withLock('prefix', async () => {
-      const layout = planLayout(
+      const planned = planLayout(
         opts.name,
         opts.flavor,
         pickPrefix(requested, await readMachineNet()),
         opts.hosts,
       );
+      const block6 = await pickIpv6(opts);
+      const layout = block6 ? withIpv6(planned, block6) : planned;
       const fresh: LabState = {
         version: 1,
         layout,

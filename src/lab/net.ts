@@ -1,15 +1,18 @@
 /**
  * The lab's network: one namespace per host, a bridge namespace (br0 = main /24, br1 = secondary /24)
  * and one veth from the root namespace into it. Nothing forwards: the bridge namespace has forwarding
- * off, the root veth has forwarding off and no IPv6, and the whole prefix is `unreachable` in the root
- * namespace, so no lab packet can leave the machine while the lab is up.
+ * off, the root veth has forwarding off and IPv6 only for the lab's ULA /64 (when the lab has IPv6),
+ * and the whole IPv4 prefix and IPv6 block are `unreachable` in the root namespace, so no lab packet
+ * can leave the machine while the lab is up.
  */
 import { access, writeFile } from 'node:fs/promises';
 import type { HostPlan, LabLayout } from './layout.js';
 import { ipBatch, run, waitFor } from './run.js';
 
 export function rootRoutesFor(layout: LabLayout): string[][] {
-  return [['unreachable', layout.prefix]];
+  const routes = [['unreachable', layout.prefix]];
+  if (layout.ipv6) routes.push(['unreachable', layout.ipv6.prefix]);
+  return routes;
 }
 
 export async function addRootRoutes(routes: string[][]): Promise<void> {
@@ -37,6 +40,26 @@ async function sysctlIn(netns: string, settings: string[]): Promise<void> {
   await run('nsenter', [`--net=/run/netns/${netns}`, '--', 'sysctl', '-q', '-w', ...settings]);
 }
 
+const NO_DAD = ['net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'];
+
+/**
+ * IPv6 on the root veth for the lab's /64 only: no link-local, no router solicitations, no
+ * autoconfiguration from whatever a lab host might advertise, no DAD wait. Hosts get no IPv6 default
+ * route, so nothing in the lab sends this machine IPv6 traffic for anywhere but the lab.
+ */
+async function enableRootIpv6(veth: string): Promise<void> {
+  const conf = `/proc/sys/net/ipv6/conf/${veth}`;
+  for (const [key, value] of [
+    ['accept_ra', '0'],
+    ['autoconf', '0'],
+    ['router_solicitations', '0'],
+    ['accept_dad', '0'],
+    ['addr_gen_mode', '1'],
+    ['disable_ipv6', '0'],
+  ] as const)
+    await writeFile(`${conf}/${key}`, value);
+}
+
 function hostLinkLines(layout: LabLayout, host: HostPlan): string[] {
   const [e0, e1] = host.bridgePorts;
   const br = layout.bridgeNetns;
@@ -47,6 +70,8 @@ function hostLinkLines(layout: LabLayout, host: HostPlan): string[] {
     'link set lo up',
     `addr add ${host.secondaryAddress}/24 dev eth0`,
     `addr add ${host.address}/24 dev eth1`,
+    // nodad: usable at once (and accept_dad=0 in the namespace covers the VIPs keepalived adds).
+    ...(host.address6 ? [`addr add ${host.address6}/64 dev eth1 nodad`] : []),
     'link set eth0 up',
     'link set eth1 up',
     `route add default via ${layout.gateway} dev eth1`,
@@ -70,15 +95,24 @@ export async function createNetwork(layout: LabLayout): Promise<void> {
   );
 
   await run('ip', ['link', 'add', layout.rootVeth, 'type', 'veth', 'peer', 'name', 'uplink', 'netns', br]);
-  // Before the link comes up: no IPv6 (no link-local, no router solicitations) and no forwarding.
+  // Before the link comes up: no IPv6 (no link-local, no router solicitations) and no forwarding;
+  // a lab with IPv6 then turns on just its own address (enableRootIpv6).
   await writeFile(`/proc/sys/net/ipv6/conf/${layout.rootVeth}/disable_ipv6`, '1');
   await writeFile(`/proc/sys/net/ipv4/conf/${layout.rootVeth}/forwarding`, '0');
+  if (layout.ipv6) await enableRootIpv6(layout.rootVeth);
   await ipBatch([
     `addr add ${layout.rootAddress}/24 dev ${layout.rootVeth}`,
+    ...(layout.ipv6 ? [`addr add ${layout.ipv6.rootAddress}/64 dev ${layout.rootVeth} nodad`] : []),
     `link set ${layout.rootVeth} up`,
   ]);
 
-  await Promise.all(layout.hosts.map((h) => ipBatch(hostLinkLines(layout, h), h.netns)));
+  await Promise.all(
+    layout.hosts.map(async (h) => {
+      // Before the links exist, so they inherit it: no DAD delay for any address (VIPs included).
+      if (layout.ipv6) await sysctlIn(h.netns, NO_DAD);
+      await ipBatch(hostLinkLines(layout, h), h.netns);
+    }),
+  );
   const ports = ['link set uplink master br0', 'link set uplink up'];
   for (const h of layout.hosts) {
     const [e0, e1] = h.bridgePorts;

@@ -67,10 +67,14 @@ const server = https.createServer({ cert: readFileSync(certPath), key: readFileS
     res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403 }));
   }
 });
+// Every address family, as kube-apiserver's default bind address does ("all interfaces and IP
+// address families"); IPv4 only on a host without IPv6.
+let wildcard = '::';
 server.on('error', (err) => {
+  if (wildcard === '::' && err.code === 'EAFNOSUPPORT') return server.listen(Number(port), (wildcard = '0.0.0.0'));
   console.error('stand-in: ' + err.message);
   process.exit(1);
 });
-server.listen(Number(port), '0.0.0.0');
+server.listen(Number(port), wildcard);
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));
 `;

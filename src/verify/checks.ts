@@ -3,6 +3,7 @@ import { describeDrift, fileDrift } from './drift.js';
 import { hostReport } from './host-report.js';
 import { LOCAL } from './lb-probe.js';
 import { reachableHosts, type InspectState } from './state.js';
+import { target } from './tls.js';
 import { judgeTimeline } from './vrrp-diagnosis.js';
 
 export interface CheckResult {
@@ -168,7 +169,8 @@ export function healthCheck(state: InspectState): CheckResult {
     if (r.agent?.drained) drained.push(h.name);
     else if (r.agent?.running && !r.agent.healthy)
       problems.push(`[${h.name}] agent unhealthy: ${r.agent.reason}`);
-    for (const u of r.upstreams) if (u.health !== 'healthy') sick.add(`${u.address}:${u.port} (${u.health})`);
+    for (const u of r.upstreams)
+      if (u.health !== 'healthy') sick.add(`${target(u.address, u.port)} (${u.health})`);
   }
   const note = sick.size ? `; API servers not healthy (not a CPLB fault): ${[...sick].join(', ')}` : '';
   const others = drained.length ? ` (drained: ${drained.join(', ')})` : '';

@@ -9,6 +9,7 @@ import { probeLoadBalancing, type LbReport, type UpstreamRef } from './lb-probe.
 import { sampleHost, timelines, windowPlan, type Observation } from './sampler.js';
 import { reachableHosts, type InspectState } from './state.js';
 import { vipsOn } from './host-report.js';
+import { target } from './tls.js';
 import { maxAdvertSeconds, vipAddresses } from '../config/cluster.js';
 
 export async function watchVips(state: InspectState, hosts: readonly Host[]): Promise<Observation> {
@@ -40,7 +41,7 @@ function upstreamsOf(state: InspectState): UpstreamRef[] {
     .sort((a, b) => vipsOn(state.cluster, b!).length - vipsOn(state.cluster, a!).length);
   const st = statuses[0]?.agent.ok ? statuses[0].agent.status : undefined;
   return (st?.proxy.upstreams ?? []).map((u) => ({
-    id: `${u.address}:${u.port}`,
+    id: target(u.address, u.port),
     address: u.address,
     port: u.port,
     healthy: u.health === 'healthy',

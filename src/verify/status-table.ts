@@ -1,5 +1,6 @@
 /** `cplbctl status` as text: a table with one row per controller, then the lines that explain it. */
 import type { ClusterReport, HostReport } from './host-report.js';
+import { target } from './tls.js';
 
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -111,9 +112,9 @@ export function renderStatus(report: ClusterReport, now = Date.parse(report.time
     if (h.redirect && !h.redirect.ok) notes.push(`[${h.host}] missing: ${h.redirect.missing.join(', ')}`);
     if (h.config.state === 'drift') notes.push(`[${h.host}] ${h.config.reason}`);
     for (const u of h.upstreams.filter((x) => x.health !== 'healthy'))
-      notes.push(`[${h.host}] upstream ${u.address}:${u.port} is ${u.health}`);
+      notes.push(`[${h.host}] upstream ${target(u.address, u.port)} is ${u.health}`);
     for (const u of h.upstreams.filter((x) => x.health === 'healthy' && x.note))
-      notes.push(`[${h.host}] upstream ${u.address}:${u.port} is up (${u.note})`);
+      notes.push(`[${h.host}] upstream ${target(u.address, u.port)} is up (${u.note})`);
   }
   const unknown = report.hosts.find((h) => h.reachable && h.config.state === 'unknown');
   if (unknown) notes.push(`config not compared: ${unknown.config.reason}`);

@@ -298,7 +298,13 @@ export function defineLabSuite(opts: SuiteOptions): void {
       expect(after.mounts.filter(mine)).toEqual([]);
       // Every route and link this lab added is gone, and none of the machine's own changed. (Other
       // labs, e.g. a developer's, may come and go meanwhile: they live in 198.18.0.0/15 on cplb* links.)
-      const ours = (r: string) => r.includes(rootVeth) || r.includes(` ${info.prefix}`) || r.includes(labNet);
+      // The IPv6 block too (its /48 unreachable and the /64 on the veth): both start with its /48's groups.
+      const block6 = info.ipv6?.prefix.replace(/::\/48$/, ':');
+      const ours = (r: string) =>
+        r.includes(rootVeth) ||
+        r.includes(` ${info.prefix}`) ||
+        r.includes(labNet) ||
+        (block6 !== undefined && r.includes(block6));
       expect(after.routes.filter(ours)).toEqual([]);
       const machines = (rs: string[]) => rs.filter((r) => !r.includes('198.18.') && !/ dev cplb/.test(r));
       expect(machines(after.routes)).toEqual(machines(before.routes));

@@ -380,3 +380,23 @@ describe('TcpProxy moving its port', () => {
     expect(proxy.address?.port).toBe(newPort);
   });
 });
+
+describe('TcpProxy on the IPv6 wildcard (a config that gains or loses IPv4 VIPs)', () => {
+  it('takes IPv4 once told to (an IPv4 instance added), and stops once told not to', async () => {
+    const echo = await echoServer('A');
+    const pool = poolOf([echo.port]);
+    pool.upstreams[0]!.health.record(true);
+    const proxy = new TcpProxy(pool, { log, dialTimeoutMs: 1000, ...LIMITS });
+    cleanups.push(async () => void (await proxy.shutdown(0)));
+    // IPv6 VIPs alone: '::' without IPv4.
+    await proxy.listen(0, '::', true);
+    const port = proxy.address!.port;
+    await expect(halfCloseExchange(port, 'v4')).rejects.toThrow(/ECONNREFUSED/);
+    // An IPv4 instance joins: the same port and wildcard, now for both families.
+    await proxy.listen(port, '::', false);
+    expect(await halfCloseExchange(port, 'v4')).toBe('v4\nEND A 2');
+    // And back to IPv6 alone: IPv4 is refused again.
+    await proxy.listen(port, '::', true);
+    await expect(halfCloseExchange(port, 'v4')).rejects.toThrow(/ECONNREFUSED/);
+  });
+});

@@ -285,6 +285,23 @@ describe('status report', () => {
     );
     expect(failed(state)).toEqual([]);
   });
+
+  it('writes an IPv6 upstream as [address]:port in status and in verify, never address:port', () => {
+    const state = healthyState();
+    for (const snap of state.snapshots.values())
+      if (snap.agent.ok)
+        for (const u of snap.agent.status.proxy.upstreams) {
+          u.address = `fd00:1::${u.address.split('.')[3]}`;
+          u.health = 'unhealthy';
+        }
+    const text = renderStatus(clusterReport(state, new Date(NOW)));
+    expect(text).toContain(`[${hostName(11)}] upstream [fd00:1::11]:6443 is unhealthy`);
+    expect(text).not.toContain('fd00:1::11:6443');
+    const health = evaluateChecks(state).find((c) => c.name === 'agent-health')!;
+    expect(health.figures).toMatchObject({
+      unhealthyUpstreams: expect.arrayContaining(['[fd00:1::11]:6443 (unhealthy)']),
+    });
+  });
 });
 
 describe('readyForHandOff', () => {
