@@ -49,13 +49,17 @@ export async function isAlive(pid: number | null | undefined): Promise<boolean> 
 }
 
 export async function killAndWait(pids: readonly number[], timeoutMs = 5000): Promise<number[]> {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
+  // Every process stops before any dies: killed one by one, keepalived's VRRP child saw its parent
+  // die (its death signal is SIGTERM) and sent a priority-0 advert before its own SIGKILL came, so a
+  // lab "crash" was now and then a graceful hand-off (a 0.2 s move seen by two e2e files).
+  for (const signal of ['SIGSTOP', 'SIGKILL'] as const)
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Already gone.
+      }
     }
-  }
   const deadline = Date.now() + timeoutMs;
   let left = [...pids];
   while (left.length > 0 && Date.now() < deadline) {
