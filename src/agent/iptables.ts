@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
-import { canonicalIp } from '../contract/net.js';
+import { canonicalIp, hostPort } from '../contract/net.js';
 import {
   ALL_JUMPS,
   binaryNames,
@@ -289,7 +289,7 @@ export class IptablesRules {
       const mine = this.rules.filter((r) => r.family === family);
       for (const rule of mine) {
         const present = has('nat', chain, ruleSpec(rule));
-        const description = `${rule.vip}:${rule.apiServerPort} -> :${rule.proxyPort}`;
+        const description = `${hostPort(rule.vip, rule.apiServerPort)} -> :${rule.proxyPort}`;
         checks.push({ family, kind: 'redirect', description, present });
       }
       for (const port of guardPorts(mine)) {

@@ -2,6 +2,7 @@
 import http from 'node:http';
 import { errorText, type Logger } from './log.js';
 import { agentVersionText, type AgentStatus } from '../contract/status.js';
+import { hostPort } from '../contract/net.js';
 
 type Labels = Record<string, string>;
 
@@ -135,7 +136,7 @@ export function renderMetrics(s: AgentStatus, proc?: ProcessFigures): string {
     'Connections refused at once because the connection limit was reached.',
     [[{ reason: 'limit' }, s.proxy.refusedOverLimit ?? 0]],
   );
-  const up = s.proxy.upstreams.map((u) => ({ u, l: { upstream: `${u.address}:${u.port}` } }));
+  const up = s.proxy.upstreams.map((u) => ({ u, l: { upstream: hostPort(u.address, u.port) } }));
   w.metric(
     'cplb_upstream_healthy',
     'gauge',

@@ -1,5 +1,6 @@
 /** The upstream API servers, their health and counters, and the order the proxy dials them in. */
 import type { AgentUpstream, HealthCheckSettings } from '../contract/agent-config.js';
+import { hostPort } from '../contract/net.js';
 import { HealthState, type CheckTarget } from './health.js';
 import type { UpstreamStatus } from '../contract/status.js';
 
@@ -36,9 +37,7 @@ export class Upstream implements CheckTarget {
   }
 }
 
-export function upstreamId(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
+export const upstreamId = hostPort;
 
 export class UpstreamPool {
   private cursor = 0;

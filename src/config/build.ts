@@ -3,6 +3,7 @@ import { parseGoDuration } from './duration.js';
 import { parseCidr } from './net.js';
 import { DEFAULT_VRID, type RuleInput } from './rule.js';
 import type { Cluster, Host, SshTarget, Vip } from './types.js';
+import { hostPort } from '../contract/net.js';
 
 export function buildCluster(file: string, input: RuleInput): Cluster {
   const hosts: Host[] = input.hosts
@@ -18,7 +19,7 @@ export function buildCluster(file: string, input: RuleInput): Cluster {
       };
       if (ssh.bastion) target.bastion = { ...ssh.bastion };
       return {
-        name: `${ssh.address}:${ssh.port}`,
+        name: hostPort(ssh.address, ssh.port),
         role: h.role,
         ssh: target,
         privateInterface: h.privateInterface,

@@ -9,6 +9,14 @@ export function ipFamily(address: string): 0 | 4 | 6 {
   return address.includes('%') ? 0 : (isIP(address) as 0 | 4 | 6);
 }
 
+/**
+ * `address:port`, an IPv6 address in brackets (`[fd00::1]:6443`), so the port never reads as the
+ * address's last group. A host name (no colon) is left as it is.
+ */
+export function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 /** Canonical text of an address, so 10.0.0.1 and ::ffff-free IPv6 spellings compare equal. */
 export function canonicalIp(address: string): string {
   if (isIP(address) !== 6) return address;

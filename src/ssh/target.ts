@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { hostPort } from '../contract/net.js';
 import {
   expandPath,
   parseJumpHops,
@@ -38,9 +39,7 @@ export interface ResolvedTarget {
 const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 const DEFAULT_USER = 'root'; // k0sctl's default too: cluster hosts are usually reached as root
 
-function formatHostName(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
+const formatHostName = hostPort;
 
 /**
  * Missing or unreadable config means no config: ssh does the same for ~/.ssh/config. It is the

@@ -1,6 +1,6 @@
 /** Whether the REDIRECT rules and the jumps to them are in a host's nat table (iptables-save text). */
 import { saveWords } from '../contract/nat-rules.js';
-import { canonicalIp } from '../contract/net.js';
+import { canonicalIp, hostPort } from '../contract/net.js';
 
 export interface ExpectedRedirect {
   vip: string;
@@ -72,7 +72,7 @@ export function checkNat(
       if (!rules.some((r) => r.chain === from && r.target === chain))
         missing.push(`${from} -> ${chain} jump (${fam})`);
     for (const e of wanted) {
-      const desc = `${e.vip}:${e.apiServerPort} -> :${proxyPort}`;
+      const desc = `${hostPort(e.vip, e.apiServerPort)} -> :${proxyPort}`;
       const hostLen = family === 4 ? 32 : 128;
       const found = rules.some(
         (r) =>

@@ -4,13 +4,11 @@
  * which API server answered.
  */
 import { connect as tlsConnect } from 'node:tls';
-import { isIP } from 'node:net';
 import { shq } from '../contract/quote.js';
 import { PATH_LINE } from '../contract/script.js';
+import { hostPort } from '../contract/net.js';
 
-export function target(address: string, port: number): string {
-  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
-}
+export const target = hostPort;
 
 function splitTarget(t: string): { host: string; port: number } {
   const m = /^\[?(.*?)\]?:(\d+)$/.exec(t);

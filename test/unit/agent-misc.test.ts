@@ -165,6 +165,11 @@ describe('metrics', () => {
     expect(Number(/^cplb_keepalived_next_restart_seconds (\S+)$/m.exec(waiting)?.[1])).toBeGreaterThan(6);
     expect(text).toContain('cplb_upstream_connections_total{upstream="198.18.0.11:6443"} 9');
     expect(text).toContain('cplb_upstream_dial_failures_total{upstream="198.18.0.11:6443"} 1');
+    const v6 = renderMetrics({
+      ...status,
+      proxy: { ...status.proxy, upstreams: [{ ...status.proxy.upstreams[0]!, address: 'fd00:1::11' }] },
+    });
+    expect(v6).toContain('cplb_upstream_connections_total{upstream="[fd00:1::11]:6443"} 9');
     expect(text).toContain('cplb_vip_held{address="198.18.0.100",vrrp_instance="k0s-vip-0"} 1');
     expect(text).toContain('# TYPE cplb_iptables_reasserts_total counter');
     expect(text.endsWith('\n')).toBe(true);

@@ -42,6 +42,17 @@ afterAll(() => {
   process.env.HOME = savedHome;
 });
 
+describe('host names', () => {
+  it('bracket an IPv6 SSH address, as status and verify print them', () => {
+    const { cluster } = load('fixtures/valid/native-ipv6.yaml');
+    expect(cluster!.controllers.map((h) => h.name)).toEqual([
+      '[2001:db8:10::11]:22',
+      '[2001:db8:10::12]:22',
+      '[2001:db8:10::13]:22',
+    ]);
+  });
+});
+
 describe('the catalogue itself', () => {
   it('has the required breadth', () => {
     expect(INVALID.length).toBeGreaterThanOrEqual(45);

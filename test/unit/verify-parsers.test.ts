@@ -157,6 +157,13 @@ describe('nat rules', () => {
     });
   });
 
+  it('writes an IPv6 VIP in brackets, so its port reads as a port', () => {
+    const v6 = [{ vip: 'fd00:1::100', family: 6 as const, apiServerPort: 6443 }];
+    expect(checkNat({ 4: '', 6: '' }, v6, 6444, 'CPLB').missing).toContain(
+      'REDIRECT [fd00:1::100]:6443 -> :6444',
+    );
+  });
+
   it('names what is missing: the rule, a jump, or a rule to another port', () => {
     const noRule = NAT.split('\n')
       .filter((l) => !l.startsWith('-A CPLB'))
