@@ -242,6 +242,10 @@ export class IptablesRules {
 
   /** Takes effect at the next assert(); families left without rules are cleaned up then. */
   setRules(rules: RedirectRule[]): void {
+    // A rule the config just added was never in place: the assert that installs it is no repair,
+    // even when the periodic check gets there before the reload's own assert does.
+    const before = new Set(this.rules.map((r) => ruleSpec(r).join(' ')));
+    if (rules.some((r) => !before.has(ruleSpec(r).join(' ')))) this.inPlace = false;
     this.rules = rules;
   }
 

@@ -301,6 +301,21 @@ describe('IptablesRules never piles up jumps (issue 12, item 8)', () => {
     expect(['nat PREROUTING', 'nat OUTPUT', 'filter INPUT'].map(kernel.jumps)).toEqual([1, 1, 1]);
   });
 
+  it('counts no repair for rules the config just added, and one for rules that vanish later', async () => {
+    // A reload that adds a family (IPv6-only to dual-stack) sets the new rules; the periodic check
+    // may install them before the reload's own assert does: nothing vanished, nothing to report.
+    const kernel = fakeKernel();
+    const rules = make(kernel.run);
+    rules.setRules(redirectRules(vips.slice(1), 6444));
+    await rules.assert();
+    rules.setRules(redirectRules(vips, 6444));
+    await rules.assert();
+    expect(rules.repairs).toBe(0);
+    kernel.chains.set('nat CPLB', []);
+    await rules.assert();
+    expect(rules.repairs).toBe(1);
+  });
+
   it('says why when the table cannot be read, and writes nothing', async () => {
     const kernel = fakeKernel();
     kernel.state.failSave = true;
