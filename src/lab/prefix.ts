@@ -2,67 +2,16 @@
  * The safety check: a lab prefix must not overlap anything the machine already routes, holds or
  * resolves through, or the lab would cut the machine off its uplink, resolver or package proxy.
  */
-import { readFile } from 'node:fs/promises';
 import { CplbError } from '../core/errors.js';
 import { type Cidr, DEFAULT_POOL, LAB_BLOCK_LEN, formatCidr, overlaps, tryParseCidr } from './layout.js';
-import { run } from './run.js';
+import { type MachineNetOf, readMachineNetOf } from './machine-net.js';
 
-export interface MachineNet {
-  /** Route destinations of every table except default routes, with what they are for messages. */
-  routes: { cidr: Cidr; text: string }[];
-  addresses: { cidr: Cidr; text: string }[];
-  nameservers: { cidr: Cidr; text: string }[];
-}
+export { parseResolvConf } from './machine-net.js';
 
-interface IpRoute {
-  dst?: string;
-  type?: string;
-  dev?: string;
-  table?: string;
-}
-interface IpAddr {
-  ifname?: string;
-  addr_info?: { family?: string; local?: string; prefixlen?: number }[];
-}
+export type MachineNet = MachineNetOf<Cidr>;
 
-export function parseResolvConf(text: string): string[] {
-  return text
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .filter((w) => w[0] === 'nameserver' && w[1] !== undefined)
-    .map((w) => w[1] as string);
-}
-
-export async function readMachineNet(): Promise<MachineNet> {
-  const [routesJson, addrsJson, resolv] = await Promise.all([
-    run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((r) => r.stdout),
-    run('ip', ['-j', '-4', 'addr', 'show']).then((r) => r.stdout),
-    readFile('/etc/resolv.conf', 'utf8').catch(() => ''),
-  ]);
-  const net: MachineNet = { routes: [], addresses: [], nameservers: [] };
-  for (const r of JSON.parse(routesJson || '[]') as IpRoute[]) {
-    if (!r.dst || r.dst === 'default') continue;
-    const cidr = tryParseCidr(r.dst);
-    if (cidr)
-      net.routes.push({
-        cidr,
-        text: `route ${r.type ? r.type + ' ' : ''}${r.dst}${r.dev ? ' dev ' + r.dev : ''}`,
-      });
-  }
-  for (const link of JSON.parse(addrsJson || '[]') as IpAddr[]) {
-    for (const a of link.addr_info ?? []) {
-      if (a.family !== 'inet' || !a.local) continue;
-      const text = `address ${a.local}/${a.prefixlen} on ${link.ifname}`;
-      const host = tryParseCidr(a.local);
-      const network = tryParseCidr(`${a.local}/${a.prefixlen ?? 32}`);
-      for (const cidr of [host, network]) if (cidr) net.addresses.push({ cidr, text });
-    }
-  }
-  for (const ns of parseResolvConf(resolv)) {
-    const cidr = tryParseCidr(ns);
-    if (cidr) net.nameservers.push({ cidr, text: `nameserver ${ns} in /etc/resolv.conf` });
-  }
-  return net;
+export function readMachineNet(): Promise<MachineNet> {
+  return readMachineNetOf({ ipFlag: '-4', addrFamily: 'inet', hostLen: 32, parseCidr: tryParseCidr });
 }
 
 /** What in the machine's network overlaps `prefix`, one description each (empty: safe). */

@@ -6,29 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import { CplbError } from '../core/errors.js';
 import { type Cidr6, findConflictsIn, formatCidr6, tryParseCidr6, ulaCandidate } from './layout6.js';
-import { parseResolvConf } from './prefix.js';
-import { run } from './run.js';
+import { type MachineNetOf, readMachineNetOf } from './machine-net.js';
 
-interface Entry {
-  cidr: Cidr6;
-  text: string;
-}
-
-export interface MachineNet6 {
-  routes: Entry[];
-  addresses: Entry[];
-  nameservers: Entry[];
-}
-
-interface IpRoute {
-  dst?: string;
-  type?: string;
-  dev?: string;
-}
-interface IpAddr {
-  ifname?: string;
-  addr_info?: { family?: string; local?: string; prefixlen?: number }[];
-}
+export type MachineNet6 = MachineNetOf<Cidr6>;
 
 /** Whether this machine runs IPv6 at all: an IPv6 lab needs it. */
 export async function machineHasIpv6(): Promise<boolean> {
@@ -36,35 +16,8 @@ export async function machineHasIpv6(): Promise<boolean> {
   return all.trim() === '0';
 }
 
-export async function readMachineNet6(): Promise<MachineNet6> {
-  const [routesJson, addrsJson, resolv] = await Promise.all([
-    run('ip', ['-j', '-6', 'route', 'show', 'table', 'all']).then((r) => r.stdout),
-    run('ip', ['-j', '-6', 'addr', 'show']).then((r) => r.stdout),
-    readFile('/etc/resolv.conf', 'utf8').catch(() => ''),
-  ]);
-  const net: MachineNet6 = { routes: [], addresses: [], nameservers: [] };
-  for (const r of JSON.parse(routesJson || '[]') as IpRoute[]) {
-    if (!r.dst || r.dst === 'default') continue;
-    const cidr = tryParseCidr6(r.dst);
-    if (cidr)
-      net.routes.push({
-        cidr,
-        text: `route ${r.type ? r.type + ' ' : ''}${r.dst}${r.dev ? ' dev ' + r.dev : ''}`,
-      });
-  }
-  for (const link of JSON.parse(addrsJson || '[]') as IpAddr[]) {
-    for (const a of link.addr_info ?? []) {
-      if (a.family !== 'inet6' || !a.local) continue;
-      const text = `address ${a.local}/${a.prefixlen} on ${link.ifname}`;
-      for (const cidr of [tryParseCidr6(a.local), tryParseCidr6(`${a.local}/${a.prefixlen ?? 128}`)])
-        if (cidr) net.addresses.push({ cidr, text });
-    }
-  }
-  for (const ns of parseResolvConf(resolv)) {
-    const cidr = tryParseCidr6(ns);
-    if (cidr) net.nameservers.push({ cidr, text: `nameserver ${ns} in /etc/resolv.conf` });
-  }
-  return net;
+export function readMachineNet6(): Promise<MachineNet6> {
+  return readMachineNetOf({ ipFlag: '-6', addrFamily: 'inet6', hostLen: 128, parseCidr: tryParseCidr6 });
 }
 
 /** What in the machine's IPv6 network overlaps `prefix`, one description each (empty: safe). */
