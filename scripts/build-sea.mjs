@@ -3,28 +3,16 @@
 // single executable, the agent builds (dist/agent) as its assets. Needs the agent built first.
 //
 //   node scripts/build-sea.mjs
-import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleCjs, makeSea, mb, resolvePostject, root } from './sea.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'dist/sea');
 const agentDir = join(root, 'dist/agent');
 const bundle = join(outDir, 'cplbctl.cjs');
 const exe = join(outDir, 'cplbctl');
-const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
 
 for (const f of ['cplb-agent.gz', 'cplb-agent.js'])
   if (!existsSync(join(agentDir, f))) {
@@ -54,24 +42,12 @@ const withoutNativeAddons = {
   },
 };
 
-mkdirSync(outDir, { recursive: true });
-const started = Date.now();
-await build({
+await bundleCjs(outDir, bundle, {
   entryPoints: [join(root, 'src/sea-main.ts')],
-  outfile: bundle,
-  bundle: true,
-  platform: 'node',
   target: 'node20',
-  // A Node 20 SEA runs its main script as CommonJS.
-  format: 'cjs',
   plugins: [withoutNativeAddons],
-  minifyWhitespace: true,
-  minifySyntax: true,
-  legalComments: 'none',
   logLevel: 'error',
 });
-writeFileSync(join(outDir, 'package.json'), '{ "type": "commonjs" }\n');
-console.log(`bundle  ${bundle}  ${mb(statSync(bundle).size)}  (${Date.now() - started} ms)`);
 
 // The unpacked agent's directory is named by this: a new build never reuses an older build's files.
 const agentId = join(outDir, 'agent-id');
@@ -79,36 +55,17 @@ const hash = createHash('sha256');
 for (const f of ['cplb-agent.gz', 'cplb-agent.js']) hash.update(readFileSync(join(agentDir, f)));
 writeFileSync(agentId, hash.digest('hex').slice(0, 16) + '\n');
 
-const seaConfig = join(outDir, 'sea-config.json');
-const blob = join(outDir, 'sea-prep.blob');
-writeFileSync(
-  seaConfig,
-  JSON.stringify({
-    main: bundle,
-    output: blob,
-    disableExperimentalSEAWarning: true,
-    useCodeCache: true,
-    assets: {
-      'agent-id': agentId,
-      'cplb-agent.gz': join(agentDir, 'cplb-agent.gz'),
-      'cplb-agent.js': join(agentDir, 'cplb-agent.js'),
-    },
-  }),
-);
-execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
-copyFileSync(process.execPath, exe);
-chmodSync(exe, 0o755);
-try {
-  execFileSync('strip', ['--strip-all', exe], { stdio: 'ignore' });
-} catch {
-  // no binutils: keep the larger binary
-}
-const postject = createRequire(join(root, 'package.json')).resolve('postject/dist/cli.js');
-execFileSync(
-  process.execPath,
-  [postject, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
-  { stdio: 'inherit' },
-);
+makeSea({
+  outDir,
+  main: bundle,
+  exe,
+  postject: resolvePostject(),
+  assets: {
+    'agent-id': agentId,
+    'cplb-agent.gz': join(agentDir, 'cplb-agent.gz'),
+    'cplb-agent.js': join(agentDir, 'cplb-agent.js'),
+  },
+});
 const version = execFileSync(exe, ['--version'], { encoding: 'utf8' }).trim();
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 if (version !== pkg.version) throw new Error(`CLI single executable self-test failed: ${version}`);
