@@ -3,44 +3,21 @@
  * own (cplb-tagent-a/b, joined by a veth pair on 198.19.255.0/24). Nothing here touches the root
  * namespace's addresses, routes or firewall.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseStatusFile, type AgentStatus } from '../../src/contract/status.js';
-import { queryStatus } from '../../src/agent/status.js';
-import { readPidFile } from '../../src/agent/procs.js';
-import { canRunAgentInNamespaces, makeCert, waitFor, writeUpstreamScript } from './agent-fixtures.js';
+import { parseStatusFile } from '../../src/contract/status.js';
+import { canRunAgentInNamespaces, waitFor } from './agent-fixtures.js';
+import { AgentPair, type Node } from './agent-pair.js';
 
-const NS = { a: 'cplb-tagent-a', b: 'cplb-tagent-b' } as const;
-type Node = keyof typeof NS;
 const ADDR = { a: '198.19.255.1', b: '198.19.255.2' } as const;
 const VIP = '198.19.255.100';
-const root = resolve(import.meta.dirname, '../..');
-const bundle = join(root, 'dist/agent/cplb-agent.js');
-// CPLB_AGENT_BIN=dist/agent/cplb-agent runs the single executable instead of the bundle.
-const agentCommand = process.env.CPLB_AGENT_BIN
-  ? [resolve(process.env.CPLB_AGENT_BIN)]
-  : [process.execPath, bundle];
 
 const canRun = canRunAgentInNamespaces;
 
-let dir: string;
-const pids: number[] = []; // helpers we started (stand-in servers, the foreign keepalived)
-const agents: Partial<Record<Node, ChildProcess>> = {};
-
-const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
-const inNs = (node: Node, cmd: string, args: string[]) => sh('ip', ['netns', 'exec', NS[node], cmd, ...args]);
+const pair = new AgentPair({ a: 'cplb-tagent-a', b: 'cplb-tagent-b' });
+const { agents, pids, inNs, nodeDir, status, state, sickFile, background, startAgent } = pair;
 const tryInNs = (node: Node, cmd: string, args: string[]) => {
   try {
     inNs(node, cmd, args);
@@ -51,72 +28,16 @@ const tryInNs = (node: Node, cmd: string, args: string[]) => {
 };
 const holds = (node: Node) =>
   inNs(node, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']).includes(` ${VIP}/`);
-const nodeDir = (node: Node) => join(dir, node);
-const status = (node: Node): Promise<AgentStatus> => queryStatus(join(nodeDir(node), 'agent.sock'));
-const state = async (node: Node) => (await status(node)).instances[0]?.state;
-const sickFile = (name: string) => join(dir, `${name}.sick`);
 
-function background(node: Node, args: string[], log: string): ChildProcess {
-  const out = openSync(join(dir, log), 'a');
-  // `ip netns exec` execs the command: the pid we get is the command's own.
-  return spawn('ip', ['netns', 'exec', NS[node], ...args], { stdio: ['ignore', out, out] });
-}
-
-function keepalivedConf(node: Node): string {
-  const d = nodeDir(node);
-  return `global_defs {
-  router_id ${NS[node]}
-  notify_fifo ${d}/notify.fifo
-}
-track_file cplb_health {
-  file ${d}/health
-  weight 0
-}
-vrrp_instance k0s-vip-0 {
-  state BACKUP
-  interface eth0
-  virtual_router_id 51
-  priority 100
-  advert_int 1
-  authentication {
-    auth_type PASS
-    auth_pass tagent
-  }
-  virtual_ipaddress {
-    ${VIP}/24
-  }
-  track_file {
-    cplb_health
-  }
-}
-`;
-}
+const keepalivedConf = (node: Node) =>
+  pair.keepalivedConf(node, { virtualRouterId: 51, priority: 100, vip: `${VIP}/24`, authPass: 'tagent' });
 
 function agentJson(node: Node, upstreams: Array<{ address: string; port: number }>): string {
-  const d = nodeDir(node);
   return JSON.stringify({
-    hostName: NS[node],
-    keepalived: {
-      configPath: `${d}/keepalived.conf`,
-      trackFile: `${d}/health`,
-      notifyFifo: `${d}/notify.fifo`,
-      pidDir: `${d}/run`,
-    },
-    proxy: { upstreams, healthCheck: { intervalMs: 200, timeoutMs: 500, fallCount: 2, riseCount: 1 } },
+    ...pair.agentConfig(node, upstreams),
     vips: [{ address: VIP, prefix: 24, family: 4, instanceName: 'k0s-vip-0' }],
-    statusSocket: `${d}/agent.sock`,
-    statusFile: `${d}/status`,
-    drainFile: `${d}/drained`,
-    iptables: { backend: 'nft', reassertIntervalMs: 1000 },
+    drainFile: `${nodeDir(node)}/drained`,
   });
-}
-
-function startAgent(node: Node): void {
-  agents[node] = background(
-    node,
-    [...agentCommand, '--config', join(nodeDir(node), 'agent.json')],
-    `${node}-agent.log`,
-  );
 }
 
 /** CNs of the API servers that answered TLS connections to VIP:6443 made from inside `node`. */
@@ -125,51 +46,19 @@ function namesViaVip(node: Node, n: number): string[] {
   return JSON.parse(inNs(node, process.execPath, ['-e', script])) as string[];
 }
 
-const routesBefore = canRun ? sh('ip', ['route', 'show', 'table', 'all']) + sh('ip', ['addr']) : '';
-
 describe.skipIf(!canRun)('agent with real keepalived and iptables (network namespaces)', () => {
   beforeAll(async () => {
-    if (routesBefore.includes('198.19.255.'))
-      throw new Error('198.19.255.0/24 is in use on this machine: refusing to run');
-    for (const ns of Object.values(NS))
-      if (sh('ip', ['netns', 'list']).includes(ns)) sh('ip', ['netns', 'del', ns]);
-    if (!process.env.CPLB_AGENT_BIN) {
-      execFileSync(process.execPath, [join(root, 'scripts/build-agent.mjs'), '--no-sea'], {
-        stdio: 'ignore',
-      });
-    }
-    dir = mkdtempSync(join(tmpdir(), 'cplb-tagent-'));
-    sh('ip', ['netns', 'add', NS.a]);
-    sh('ip', ['netns', 'add', NS.b]);
-    // Both ends are created inside the namespaces: the root namespace never sees the link.
-    sh('ip', ['-n', NS.a, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS.b]);
-    for (const node of ['a', 'b'] as const) {
-      sh('ip', ['-n', NS[node], 'addr', 'add', `${ADDR[node]}/24`, 'dev', 'eth0']);
-      sh('ip', ['-n', NS[node], 'link', 'set', 'eth0', 'up']);
-      sh('ip', ['-n', NS[node], 'link', 'set', 'lo', 'up']);
-      mkdirSync(nodeDir(node));
-      writeFileSync(join(nodeDir(node), 'keepalived.conf'), keepalivedConf(node));
-    }
-    const script = writeUpstreamScript(dir);
-    const standIns = [
-      { node: 'a' as const, name: 'up-a', port: 6443 },
-      { node: 'b' as const, name: 'up-b', port: 6443 },
-      { node: 'b' as const, name: 'up-b2', port: 7443 },
-    ];
-    for (const s of standIns) {
-      const cert = makeCert(dir, s.name);
-      const args = [
-        process.execPath,
-        script,
-        s.name,
-        cert.certPath,
-        cert.keyPath,
-        ADDR[s.node],
-        String(s.port),
-        sickFile(s.name),
-      ];
-      pids.push(background(s.node, args, `${s.name}.log`).pid!);
-    }
+    pair.setUp({
+      tmpPrefix: 'cplb-tagent-',
+      networks: { '198.19.255.0/24': '198.19.255.' },
+      addresses: { a: [`${ADDR.a}/24`], b: [`${ADDR.b}/24`] },
+      keepalivedConf,
+      standIns: [
+        { node: 'a', name: 'up-a', host: ADDR.a, port: 6443 },
+        { node: 'b', name: 'up-b', host: ADDR.b, port: 6443 },
+        { node: 'b', name: 'up-b2', host: ADDR.b, port: 7443 },
+      ],
+    });
     // A's upstreams are a subset of B's: failing up-a and up-b leaves A with none while B keeps up-b2.
     const upA = { address: ADDR.a, port: 6443 };
     const upB = { address: ADDR.b, port: 6443 };
@@ -193,40 +82,7 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     );
   }, 60_000);
 
-  afterAll(async () => {
-    for (const child of Object.values(agents)) {
-      if (child?.pid && child.exitCode === null) {
-        child.kill('SIGTERM');
-        await new Promise((r) => setTimeout(r, 0));
-      }
-    }
-    await Promise.all(
-      Object.values(agents).map((c) => c && c.exitCode === null ? new Promise((r) => { const t = setTimeout(() => { c.kill('SIGKILL'); r(null); }, 8000); c.once('exit', () => { clearTimeout(t); r(null); }); }) : null),
-    ); // prettier-ignore
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    // Any keepalived the agents left behind (they should not) is ours by its pid file.
-    for (const node of ['a', 'b'] as const) {
-      for (const f of ['keepalived.pid', 'keepalived-vrrp.pid']) {
-        const pid = dir ? readPidFile(join(nodeDir(node), 'run', f)) : undefined;
-        if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } // prettier-ignore
-      }
-    }
-    for (const ns of Object.values(NS)) {
-      try {
-        sh('ip', ['netns', 'del', ns]);
-      } catch {
-        // not created
-      }
-    }
-    if (dir && process.env.CPLB_TEST_KEEP) console.log(`kept ${dir}`);
-    else if (dir) rmSync(dir, { recursive: true, force: true });
-  }, 30_000);
+  afterAll(() => pair.tearDown(), 30_000);
 
   it('puts the VIP on exactly one node and reports it in status and metrics', async () => {
     expect([holds('a'), holds('b')]).toEqual([true, false]);
@@ -308,7 +164,7 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
       () => !inNs('a', 'ip', ['neigh', 'show', 'to', VIP]).includes('02:00:00:00:00:99'),
       3000,
     );
-    expect(readFileSync(join(dir, 'a-agent.log'), 'utf8')).toContain(
+    expect(readFileSync(join(pair.dir, 'a-agent.log'), 'utf8')).toContain(
       'flushed the neighbour entry of a VIP given up',
     );
     expect((await status('a')).health).toMatchObject({
@@ -331,7 +187,7 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     // After the test before, B holds the VIP.
     await waitFor('B holds the VIP', () => holds('b') && !holds('a'), 5000);
     // What B sends when it leaves MASTER for FAULT, as A receives it.
-    const capture = join(dir, 'drain-vrrp.txt');
+    const capture = join(pair.dir, 'drain-vrrp.txt');
     const tcpdump = background(
       'a',
       ['tcpdump', '-l', '-n', '-tt', '-i', 'eth0', 'ip proto 112'],
@@ -433,18 +289,18 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     const k = (await status('b')).keepalived;
     expect(k.running).toBe(true);
     expect(k.restarts).toBe(before.keepalived.restarts + 1);
-    expect(readFileSync(join(dir, 'b-agent.log'), 'utf8')).not.toContain('daemon is already running');
+    expect(readFileSync(join(pair.dir, 'b-agent.log'), 'utf8')).not.toContain('daemon is already running');
     squatter.kill();
     await waitFor('exactly one holder again', () => holds('a') !== holds('b'), 10_000);
   });
 
   it('reports a keepalived it did not start, and leaves it alone', async () => {
-    const conf = join(dir, 'foreign.conf');
+    const conf = join(pair.dir, 'foreign.conf');
     writeFileSync(
       conf,
       'vrrp_instance other {\n  state BACKUP\n  interface eth0\n  virtual_router_id 77\n  priority 50\n  virtual_ipaddress {\n    198.19.255.200/24\n  }\n}\n',
     );
-    const run = join(dir, 'foreign');
+    const run = join(pair.dir, 'foreign');
     mkdirSync(run);
     const args = [
       'keepalived',
@@ -538,14 +394,14 @@ describe.skipIf(!canRun)('agent with real keepalived and iptables (network names
     );
     await waitFor(
       'keepalived logs its reload',
-      () => readFileSync(join(dir, 'a-agent.log'), 'utf8').includes('reload signalled'),
+      () => readFileSync(join(pair.dir, 'a-agent.log'), 'utf8').includes('reload signalled'),
       2000,
     );
     replace(conf, 'vrrp_instance broken {\n  virtual_router_id 300\n}\n');
     agents.a!.kill('SIGHUP');
     await waitFor(
       'broken config rejected',
-      () => readFileSync(join(dir, 'a-agent.log'), 'utf8').includes('keepalived config rejected'),
+      () => readFileSync(join(pair.dir, 'a-agent.log'), 'utf8').includes('keepalived config rejected'),
       5000,
     );
     const after = await status('a');
