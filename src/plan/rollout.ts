@@ -20,7 +20,7 @@ export interface Rollout {
 }
 
 /**
- * Per vrrp_instance, the settings that make two routers one (everything but its VIPs), as
+ * Per vrrp_instance, the settings that make two routers one (everything but its VIPs and track files), as
  * `block/line` strings. Our own rendering is regular: one statement per line, braces at line ends.
  */
 export function vrrpIdentities(conf: string): Map<string, Set<string>> {
@@ -44,7 +44,8 @@ export function vrrpIdentities(conf: string): Map<string, Set<string>> {
       if (blocks.length === 0) current = undefined;
       continue;
     }
-    if (!current || blocks.includes('virtual_ipaddress')) continue;
+    // VIPs and track files are each router's own business: adverts carry neither.
+    if (!current || blocks.includes('virtual_ipaddress') || blocks.includes('track_file')) continue;
     current.add(`${blocks.slice(1).join('/')}${blocks.length > 1 ? '/' : ''}${line.replace(/\s+/g, ' ')}`);
   }
   return instances;

@@ -88,6 +88,20 @@ describe('planRollout', () => {
     expect(rolloutOf(base, after)).toEqual({ mode: 'rolling', reason: expect.stringContaining('holder') });
   });
 
+  it('rolls host by host when only a track_file differs: adverts do not carry it (the hand-off files came so)', () => {
+    const after = planOf(base);
+    // What cplbctl rendered before the hand-off files: the same file without the prefer track.
+    const before = confOf(after)
+      .replace(/# cplbctl writes 1 here[^\n]*\n(track_file cplb_prefer_[^{]*\{[^}]*\}\n)\n/g, '')
+      .replace(/\n +cplb_prefer_\S+ weight \d+/g, '');
+    expect(before).not.toContain('cplb_prefer');
+    const current: CurrentFiles = new Map(
+      after.hosts.map((h) => [h.host, new Map([[KEEPALIVED_CONF, before]])]),
+    );
+    expect(identityChanges(before, confOf(after))).toEqual([]);
+    expect(planRollout(after, current).mode).toBe('rolling');
+  });
+
   it('names only the keys that differ', () => {
     const before = confOf(planOf(base));
     const after = before.replace('virtual_router_id 51', 'virtual_router_id 52');
