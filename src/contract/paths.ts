@@ -23,6 +23,17 @@ export const RUN_DIR = '/run/cplb';
 export const TRACK_FILE = `${RUN_DIR}/health`;
 /** keepalived's name for the track file; instances refer to it by this name. */
 export const TRACK_NAME = 'cplb_health';
+/**
+ * The hand-off files, one per VRRP instance: cplbctl writes 1 into the file of the host that is to
+ * take that instance's VIP from its holder, which lifts the host's priority above every peer so it
+ * preempts the holder (make-before-break: the VIP is never unheld). Missing or 0: no change. In
+ * RUN_DIR itself, never a subfolder: keepalived watches the file's folder, which must exist when it
+ * starts. The agent removes a file older than PREFER_TTL_MS (a run cut off before it cleared it).
+ */
+export const PREFER_NAME_PREFIX = 'cplb_prefer_';
+export const PREFER_FILE_PREFIX = 'prefer-';
+export const preferFile = (instance: string): string => `${RUN_DIR}/${PREFER_FILE_PREFIX}${instance}`;
+export const PREFER_TTL_MS = 120_000;
 export const NOTIFY_FIFO = `${RUN_DIR}/notify.fifo`;
 export const STATUS_SOCKET = `${RUN_DIR}/agent.sock`;
 export const STATUS_FILE = `${RUN_DIR}/status`;

@@ -2,7 +2,7 @@
  * keepalived.conf for one controller. Pure and deterministic: the same input gives the same bytes,
  * so apply can compare hashes and leave unchanged hosts alone.
  */
-import { NOTIFY_FIFO, TRACK_FILE, TRACK_NAME } from '../contract/paths.js';
+import { NOTIFY_FIFO, PREFER_NAME_PREFIX, preferFile, TRACK_FILE, TRACK_NAME } from '../contract/paths.js';
 
 export interface KeepalivedInstance {
   name: string;
@@ -35,6 +35,8 @@ export interface KeepalivedConfInput {
   instances: KeepalivedInstance[];
   virtualServers: KeepalivedVirtualServer[];
   trackFile?: string;
+  /** Where each instance's hand-off file is (tests move it). */
+  preferFile?: (instance: string) => string;
   notifyFifo?: string;
 }
 
@@ -44,6 +46,13 @@ export interface KeepalivedConfInput {
  * master-down skew ((256 - priority) / 256 of an advert).
  */
 export const VRRP_PRIORITY = 200;
+
+/**
+ * A host whose hand-off file says 1 runs at this priority: above every peer, so it preempts the
+ * holder after one master-down interval, and the highest keepalived allows, so its skew is shortest.
+ */
+export const PREFERRED_PRIORITY = 254;
+const PREFER_WEIGHT = PREFERRED_PRIORITY - VRRP_PRIORITY;
 
 export const MANAGED_HEADER =
   '# Managed by cplbctl: do not edit. The next `cplbctl apply` overwrites this file.';
@@ -64,6 +73,8 @@ function block(header: string, body: string[], indent = ''): string[] {
 function seconds(value: number): string {
   return String(Number(value.toFixed(2)));
 }
+
+const preferName = (inst: KeepalivedInstance) => `${PREFER_NAME_PREFIX}${token(inst.name, 'instance name')}`;
 
 function renderInstance(inst: KeepalivedInstance, vrrpVersion: 2 | 3, trackName: string): string[] {
   const dev = token(inst.interface, 'interface');
@@ -97,7 +108,8 @@ function renderInstance(inst: KeepalivedInstance, vrrpVersion: 2 | 3, trackName:
     ),
   );
   // weight 0: a non-zero value in the file puts the instance in FAULT (the agent's health verdict).
-  body.push(...block('track_file', [`${trackName} weight 0`]));
+  // The hand-off file's 1 adds its weight to the priority.
+  body.push(...block('track_file', [`${trackName} weight 0`, `${preferName(inst)} weight ${PREFER_WEIGHT}`]));
   return block(`vrrp_instance ${token(inst.name, 'instance name')}`, body);
 }
 
@@ -137,6 +149,13 @@ export function renderKeepalivedConf(input: KeepalivedConfInput): string {
       '# The agent writes 0 (healthy) or 1 (unhealthy: give up the VIP) into this file.',
       ...block(`track_file ${TRACK_NAME}`, [`file "${token(trackFile, 'track file')}"`, 'weight 0']),
     ],
+    ...input.instances.map((inst) => [
+      `# cplbctl writes 1 here on the host that is to take ${inst.name}'s VIP next (priority ${PREFERRED_PRIORITY}).`,
+      ...block(`track_file ${preferName(inst)}`, [
+        `file "${token(input.preferFile?.(inst.name) ?? preferFile(inst.name), 'hand-off file')}"`,
+        `weight ${PREFER_WEIGHT}`,
+      ]),
+    ]),
     ...input.instances.map((inst) => renderInstance(inst, input.vrrpVersion, TRACK_NAME)),
     ...input.virtualServers.map(renderVirtualServer),
   ];

@@ -2,11 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   renderKeepalivedConf,
+  PREFERRED_PRIORITY,
   VRRP_PRIORITY,
   type KeepalivedConfInput,
   type KeepalivedInstance,
 } from '../../src/render/keepalived.js';
-import { TRACK_FILE, TRACK_NAME } from '../../src/contract/paths.js';
+import { preferFile, RUN_DIR, TRACK_FILE, TRACK_NAME } from '../../src/contract/paths.js';
 
 const v4: KeepalivedInstance = {
   name: 'k0s-vip-0',
@@ -67,8 +68,25 @@ describe('renderKeepalivedConf', () => {
     const conf = renderKeepalivedConf(input({ instances: [v4, v6] }));
     expect(conf).toContain(`track_file ${TRACK_NAME} {\n  file "${TRACK_FILE}"\n  weight 0\n}`);
     for (const name of ['k0s-vip-0', 'k0s-vip-1'])
-      expect(instanceBlock(conf, name)).toContain(`track_file {\n    ${TRACK_NAME} weight 0\n  }`);
+      expect(instanceBlock(conf, name)).toContain(`track_file {\n    ${TRACK_NAME} weight 0\n`);
     expect(conf).not.toMatch(/script/);
+  });
+
+  it('gives each instance its own hand-off file, whose 1 lifts the priority to the highest keepalived allows', () => {
+    const conf = renderKeepalivedConf(input({ instances: [v4, v6] }));
+    for (const name of ['k0s-vip-0', 'k0s-vip-1']) {
+      const weight = PREFERRED_PRIORITY - VRRP_PRIORITY;
+      expect(conf).toContain(
+        `track_file cplb_prefer_${name} {\n  file "${preferFile(name)}"\n  weight ${weight}\n}`,
+      );
+      // Each instance follows its own file only: handing one VIP over moves no other.
+      expect(instanceBlock(conf, name)).toContain(
+        `track_file {\n    ${TRACK_NAME} weight 0\n    cplb_prefer_${name} weight ${weight}\n  }`,
+      );
+      expect(preferFile(name).startsWith(`${RUN_DIR}/`)).toBe(true);
+      expect(preferFile(name).slice(RUN_DIR.length + 1)).not.toContain('/');
+    }
+    expect(PREFERRED_PRIORITY).toBe(254);
   });
 
   it('VIPs as `CIDR dev IFACE`; unicast source and peers', () => {
