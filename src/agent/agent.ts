@@ -23,6 +23,8 @@ import { type AgentStatus } from '../contract/status.js';
 import { nodeHealth, TrackFile, TRACK_FAULT, TRACK_OK, type NodeHealth } from './trackfile.js';
 import { forgetNeighbour, heldVips, localAddresses, vipsToForget, VrrpStates } from './vrrp.js';
 import { AddressLabels, labelWants, retiredWants } from './addrlabel.js';
+import { expireHandOffFiles } from './handoff-files.js';
+import { PREFER_TTL_MS } from '../contract/paths.js';
 
 export class Agent {
   private config: AgentConfig;
@@ -299,6 +301,12 @@ export class Agent {
     if (!this.proxy.listening) await this.ensureProxy();
     this.scanForeign();
     await this.updateHealth();
+    const expired = await expireHandOffFiles(dirname(this.config.keepalived.trackFile), PREFER_TTL_MS);
+    if (expired.length)
+      this.log.warn('removed a hand-off file no cplbctl run cleared: this node is no longer preferred', {
+        files: expired.join(','),
+        ttlSeconds: PREFER_TTL_MS / 1000,
+      });
     const total = this.pool.upstreams.reduce((n, u) => n + u.totalConnections, 0);
     if (this.quiet.sample(total)) {
       const before = process.memoryUsage.rss();
