@@ -9,6 +9,7 @@ import {
   targetHost,
   waitForHolders,
 } from '../src/verify/drain.js';
+import { handOffVips, logHandOff } from '../src/verify/handoff.js';
 import type { InspectState } from '../src/verify/state.js';
 
 /**
@@ -39,6 +40,13 @@ export const drainPhase: Phase<InspectState, Host> = {
     const forcedLast = already ? undefined : assertNotLast(state, target, req.force);
     if (forcedLast) log.warn(`${forcedLast}: draining anyway (--force), the VIPs lose their holder`);
     const t0 = Date.now();
+    // Another host takes the VIPs first (make-before-break); the marker then finds nothing to give up.
+    // Where none can take them this way, the marker's FAULT still hands them over gracefully.
+    if (!already && !forcedLast) {
+      const peers = [...state.remotes].filter(([name]) => name !== target.name).map(([, r]) => r);
+      const r = await handOffVips({ cluster: state.cluster, holder: remote, peers, signal: ctx.signal });
+      logHandOff(r, log, 'the drain gives the VIP up gracefully');
+    }
     const changed = await setMarker(remote, true);
     log.info(changed ? 'drain marker written: the agent gives up the VIPs' : 'already drained');
     // Done when the agent acts on the marker, the host holds nothing, and (unless nobody is left)

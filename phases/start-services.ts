@@ -8,6 +8,7 @@ import { rollingSteps } from '../src/plan/rollout.js';
 import { CplbError } from '../src/core/errors.js';
 import { readyForHandOff, verifyTimeoutMs } from '../src/verify/agent-status.js';
 import { readAgentOnly } from '../src/verify/host-snapshot.js';
+import { handOffVips, logHandOff } from '../src/verify/handoff.js';
 
 const READY_POLL_MS = 150;
 
@@ -46,6 +47,7 @@ async function switchAndAct(host: Host, ctx: HostContext<ApplyState, Host>): Pro
   const files = takeStaged(ctx.state, host);
   if (action === 'none' && files.length === 0) return;
   const hp = hostPlanOf(ctx.state, host);
+  if (action === 'restart') await handOffFirst(host, ctx);
   const steps = [switchScript(files)];
   if (install) steps.push(hp.service.commands.install);
   if (action !== 'none') steps.push(hp.service.commands[action]);
@@ -55,6 +57,23 @@ async function switchAndAct(host: Host, ctx: HostContext<ApplyState, Host>): Pro
   if (action === 'none') return;
   ctx.log.info(`${done[action]} cplb-agent`);
   if (action !== 'reload') await waitReady(host, ctx);
+}
+
+/**
+ * Before a holder's agent stops, another host takes its VIPs (make-before-break): a stop's
+ * priority-0 advert would leave them unheld for the skew time. Where no host can take them this way,
+ * the stop still hands them over gracefully, as before.
+ */
+async function handOffFirst(host: Host, ctx: HostContext<ApplyState, Host>): Promise<void> {
+  const { state } = ctx;
+  const peers = state.cluster.controllers.filter((h) => h.name !== host.name).map((h) => remoteOf(state, h));
+  const r = await handOffVips({
+    cluster: state.cluster,
+    holder: remoteOf(state, host),
+    peers,
+    signal: ctx.signal,
+  });
+  logHandOff(r, ctx.log, 'the stop gives the VIP up gracefully');
 }
 
 /**

@@ -3,17 +3,15 @@
  * watching the VIPs move. The agent does the work (src/agent: the marker puts its track file to
  * FAULT); these only set the marker and watch what keepalived does about it.
  */
-import { maxAdvertSeconds } from '../config/cluster.js';
+import { maxAdvertSeconds, vipAddresses } from '../config/cluster.js';
+import { canonicalIp } from '../contract/net.js';
 import type { Host } from '../config/types.js';
 import { DRAIN_FILE } from '../contract/paths.js';
 import { shq } from '../contract/quote.js';
-import { sectionBody, sections } from '../contract/script.js';
 import { CplbError } from '../core/errors.js';
 import { drainRefusal, matchHost, type Candidate } from '../plan/drain.js';
 import { dialHostOf, loadSshConfig, resolveAlias, type Remote } from '../ssh/index.js';
-import { AGENT_STATUS_SH, type HostSnapshot } from './host-snapshot.js';
-import { vipsOn } from './host-report.js';
-import { parseIpOneline, SH_HEAD } from './sh.js';
+import { readHolding } from './handoff.js';
 import { reachableHosts, type DrainOutcome, type InspectState } from './state.js';
 
 /** The controller HOST names, or a usage error (exit 2) naming what was tried. */
@@ -81,31 +79,6 @@ export async function setMarker(remote: Remote, drained: boolean): Promise<boole
   return res.stdout.trim().endsWith('now');
 }
 
-interface Holding {
-  drainedByAgent: boolean;
-  addresses: HostSnapshot['addresses'];
-}
-
-const HOLDING_SH = `${SH_HEAD}${AGENT_STATUS_SH}m addr; ip -o addr show 2>/dev/null
-m end
-`;
-
-/** One light round trip: the agent's status and the host's addresses (not the whole snapshot). */
-async function readHolding(remote: Remote): Promise<Holding | undefined> {
-  const res = await remote.exec(HOLDING_SH, { timeoutMs: 10_000, allowFailure: true }).catch(() => undefined);
-  if (!res) return undefined;
-  const list = sections(res.stdout);
-  let drainedByAgent = false;
-  try {
-    drainedByAgent =
-      (JSON.parse(sectionBody(list, 'agent') ?? '') as { health?: { drained?: boolean } }).health?.drained ===
-      true;
-  } catch {
-    // no status: not drained as far as the agent goes
-  }
-  return { drainedByAgent, addresses: parseIpOneline(sectionBody(list, 'addr') ?? '') };
-}
-
 /** Who holds each VIP now, read afresh from every reachable host. */
 export async function currentHolders(
   state: InspectState,
@@ -116,9 +89,12 @@ export async function currentHolders(
   const held = new Map<string, string[]>();
   const drainedByAgent = new Set<string>();
   for (const [name, r] of read) {
-    if (!r) continue;
-    if (r.drainedByAgent) drainedByAgent.add(name);
-    held.set(name, vipsOn(state.cluster, r));
+    if (r.status?.health.drained === true) drainedByAgent.add(name);
+    const here = new Set(r.addresses.map(canonicalIp));
+    held.set(
+      name,
+      vipAddresses(state.cluster).filter((v) => here.has(canonicalIp(v))),
+    );
   }
   const vips = state.cluster.cplb.vrrpInstances.flatMap((inst) =>
     inst.vips.map((v) => ({

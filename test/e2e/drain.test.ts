@@ -12,7 +12,7 @@ import { labDown, labFault, labHosts, labUp, type LabHost, type LabInfo } from '
 import type { ClusterReport } from '../../src/verify/host-report.js';
 import { agentStatus, hostFingerprint, markHost, pidsOf, pinAgentBuild, sh } from './apply-probes.js';
 import { applyArgs, cli } from './apply-support.js';
-import { clientLoad, holdersOf } from './under-load.js';
+import { clientLoad, holderSampler, holdersOf } from './under-load.js';
 
 const NAME = 't-drain';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -101,12 +101,15 @@ describe('drain and uncordon under client load (plain)', () => {
     const vip = lab.vip.split('/')[0]!;
     const load = clientLoad(vip);
     await sleep(1000);
+    // Make-before-break: another host preempts the drained one before its marker, so every sample
+    // sees one holder.
+    const sampler = holderSampler(controllers, lab.vip);
     const t0 = Date.now();
     const moved = waitFor('the VIP off the drained host', (h) => h.length === 1 && h[0] !== drained, t0, 60_000);
     const res = await run(['drain', host(drained).address, '-o', 'json', lab.clusterFile]);
     const { ms, holders } = await moved;
     await sleep(2000);
-    const l = await load.stop();
+    const [l, s] = await Promise.all([load.stop(), sampler.stop()]);
     expect(res.code, res.stdout + res.stderr).toBe(0);
     const out = drainResult(res.stdout);
     expect(out).toMatchObject({ host: nameOf(drained), changed: true });
@@ -115,10 +118,13 @@ describe('drain and uncordon under client load (plain)', () => {
     expect(out.vips[0]!.holders).toEqual([nameOf(next)]);
     figures['drain: failed connections'] = `${l.failures.length}/${l.attempts}`;
     figures['drain: command start -> new holder ms'] = ms;
-    figures['drain: marker -> hand-off done ms (drain-result)'] = out.handOffMs ?? -1;
+    figures['drain: hand-off start -> done ms (drain-result)'] = out.handOffMs ?? -1;
+    figures['drain: holder samples'] = `${s.single}/${s.samples} with one (${s.empty.length} none, ${s.bad.length - s.empty.length} two)`;
     figures['drain: command ms'] = Date.now() - t0 - 2000;
-    console.log(`[drain] drained ${drained}: ${l.failures.length}/${l.attempts} connections failed, new holder ${next} ${ms} ms after the command started (marker -> done ${out.handOffMs} ms)`);
+    console.log(`[drain] drained ${drained}: ${l.failures.length}/${l.attempts} connections failed, new holder ${next} ${ms} ms after the command started (hand-off ${out.handOffMs} ms), ${s.single}/${s.samples} samples with one holder`);
     expect(l.failures, JSON.stringify(l.failures)).toEqual([]);
+    expect(s.bad, JSON.stringify(s.bad)).toEqual([]);
+    expect(res.stderr + res.stdout).toMatch(/handed [\d.]+ \(k0s-vip-0\) to \S+ \(make-before-break\)/);
     expect(l.attempts).toBeGreaterThan(20);
 
     // From here on, a sample that shows the drained host holding the VIP fails the file.
