@@ -1,7 +1,7 @@
 /** The node agent: wires the proxy, health checks, keepalived, iptables and the status endpoints. */
 import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { mkdir, readFile, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { VERSION } from '../contract/version.js';
 import { BUILD_STAMP } from './build-stamp.js';
 import { hashConfigText, proxyBindAddress, type AgentConfig } from '../contract/agent-config.js';
@@ -21,10 +21,20 @@ import { TcpProxy } from './proxy.js';
 import { StatusFile, StatusServer } from './status.js';
 import { type AgentStatus } from '../contract/status.js';
 import { nodeHealth, TrackFile, TRACK_FAULT, TRACK_OK, type NodeHealth } from './trackfile.js';
-import { forgetNeighbour, heldVips, localAddresses, vipsToForget, VrrpStates } from './vrrp.js';
+import {
+  forgetNeighbour,
+  heldVips,
+  localAddresses,
+  lowerAdvertOf,
+  vipsToForget,
+  VrrpStates,
+} from './vrrp.js';
 import { AddressLabels, labelWants, retiredWants } from './addrlabel.js';
 import { expireHandOffFiles } from './handoff-files.js';
-import { PREFER_TTL_MS } from '../contract/paths.js';
+import { PREFER_TTL_MS, QUIESCE_FILE, QUIESCE_TTL_MS } from '../contract/paths.js';
+
+/** The quiesce file beside the track file (tests move the run folder). */
+const QUIESCE_FILE_PATH = (c: AgentConfig) => join(dirname(c.keepalived.trackFile), basename(QUIESCE_FILE));
 
 export class Agent {
   private config: AgentConfig;
@@ -48,6 +58,9 @@ export class Agent {
   private foreign: ForeignProcess[] = [];
   private tick: NodeJS.Timeout | undefined;
   private drainWatch: FSWatcher | undefined;
+  private runWatch: FSWatcher | undefined;
+  /** New SYNs are dropped for a hand-off (the quiesce file): see syncQuiesce. */
+  private quiescing = false;
   private readonly quiet = new QuietAfterBusy();
   private reloading: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -89,6 +102,11 @@ export class Agent {
       backoff: c.keepalived.restartBackoff,
       log,
       onExit: () => this.vrrp.markStopped(),
+      onMessage: (msg) => {
+        const inst = lowerAdvertOf(msg);
+        // The moment a hand-off's preemption is due from: cplbctl reads it to time the holder's quiesce.
+        if (inst && this.vrrp.noteLowerAdvert(inst)) void this.statusFile.write();
+      },
     });
     const vLog = log.child({ component: 'vrrp' });
     this.labels = new AddressLabels(log.child({ component: 'addrlabel' }));
@@ -134,12 +152,14 @@ export class Agent {
     await this.statusServer.listen();
     await this.statusFile.write();
     this.watchDrain();
+    this.watchRunDir();
     // Every second: readers judge a file older than a few seconds to be a dead agent's. The same tick
     // looks for the drain marker (one stat): a drain takes effect within a second even where the
     // watch cannot be set up.
     this.statusTick = setInterval(() => {
       void this.statusFile.write();
       if (this.isDrained() !== (this.health.drained === true)) void this.updateHealth();
+      void this.syncQuiesce();
     }, 1000);
     if (c.metrics.enabled) {
       this.metrics = new MetricsServer(
@@ -170,6 +190,7 @@ export class Agent {
     clearInterval(this.tick);
     clearInterval(this.statusTick);
     this.drainWatch?.close();
+    this.runWatch?.close();
     // First: a reader must not take the VIP-holding status of a stopping agent for the truth.
     await this.statusFile.remove();
     this.checker.stop();
@@ -382,6 +403,49 @@ export class Agent {
     } catch {
       // no directory yet: the tick still looks every second
     }
+  }
+
+  /** inotify on the run folder: a hand-off's quiesce file is acted on at once (the tick looks too). */
+  private watchRunDir(): void {
+    try {
+      this.runWatch = watch(
+        dirname(QUIESCE_FILE_PATH(this.config)),
+        { persistent: false },
+        (_event, name) => {
+          if (name === null || name === basename(QUIESCE_FILE_PATH(this.config))) void this.syncQuiesce();
+        },
+      );
+      this.runWatch.on('error', () => {
+        this.runWatch?.close();
+        this.runWatch = undefined;
+      });
+    } catch {
+      // the tick still looks every second
+    }
+  }
+
+  /**
+   * While the quiesce file exists (and is younger than its TTL), new SYNs to the proxy are dropped:
+   * another host is about to take this node's VIPs, and a connection accepted now would be reset when
+   * the client's ARP follows them. A stale file (a cplbctl run cut off) is removed.
+   */
+  private async syncQuiesce(): Promise<void> {
+    if (this.stopped) return;
+    const file = QUIESCE_FILE_PATH(this.config);
+    const st = await stat(file).catch(() => undefined);
+    const stale = st !== undefined && Date.now() - st.mtimeMs > QUIESCE_TTL_MS;
+    if (stale) await unlink(file).catch(() => undefined);
+    const want = st !== undefined && !stale;
+    if (want === this.quiescing) return;
+    this.quiescing = want;
+    if (want) await this.iptables.refuseNewConnections();
+    else await this.iptables.allowNewConnections();
+    this.log.info(
+      want ? 'quiescing for a hand-off: new connections wait for the next holder' : 'quiesce ended',
+      {
+        ...(stale ? { reason: 'the quiesce file was older than its TTL' } : {}),
+      },
+    );
   }
 
   /** The drain marker exists (an unreadable directory counts as not drained: it cannot be told). */

@@ -404,6 +404,29 @@ export class IptablesRules {
     });
   }
 
+  /** Takes refuseNewConnections back (a hand-off's quiesce that ended): deletes every copy of the rule. */
+  allowNewConnections(): Promise<void> {
+    return this.serial(async () => {
+      for (const family of this.families()) {
+        if (!this.touched.has(family)) continue;
+        const bin = this.binaries(family).iptables;
+        for (const port of guardPorts(this.rules))
+          for (let i = 0; i < 8; i++) {
+            const res = await this.run(bin, [
+              '-w',
+              '5',
+              '-t',
+              'filter',
+              '-D',
+              this.opts.chain,
+              ...refuseSpec(port),
+            ]);
+            if (res.code !== 0) break;
+          }
+      }
+    });
+  }
+
   /** Removes jumps, flushes and deletes the chain in every family this agent touched. */
   remove(): Promise<void> {
     return this.serial(async () => {

@@ -19,6 +19,8 @@ export interface KeepalivedOptions {
   log: Logger;
   /** Called on every exit, so VRRP state known so far can be marked stale. */
   onExit?: () => void;
+  /** Every line keepalived writes (console time stripped), after it is logged. */
+  onMessage?: (msg: string) => void;
 }
 
 /**
@@ -213,6 +215,7 @@ export class KeepalivedSupervisor {
     if (!msg.trim()) return;
     const level = /\b(error|fail(ed|ure)?|unable|cannot)\b/i.test(msg) ? 'warn' : 'info';
     this.kLog[level](msg, { pid });
+    this.opts.onMessage?.(msg);
   }
 
   private scheduleRestart(): void {

@@ -7,6 +7,11 @@ import type { NotifyEvent } from './notify.js';
 import type { InstanceStatus } from '../contract/status.js';
 import { canonicalIp } from '../contract/net.js';
 
+/** keepalived 2.x: `(k0s-vip-0) received lower priority (200) advert from 198.18.0.11 - discarding`. */
+export function lowerAdvertOf(msg: string): string | undefined {
+  return /^\((\S+)\) received lower priority \(\d+\) advert from \S+ - discarding/.exec(msg)?.[1];
+}
+
 export class VrrpStates {
   private readonly states = new Map<string, InstanceStatus>();
 
@@ -29,8 +34,23 @@ export class VrrpStates {
       state: event.state,
       priority: event.priority,
       since: before?.state === event.state ? before.since : now(),
+      ...(before?.state === event.state && before.lowerAdvertSince
+        ? { lowerAdvertSince: before.lowerAdvertSince }
+        : {}),
     });
     return before?.state ?? 'UNKNOWN';
+  }
+
+  /**
+   * keepalived said it discarded an advert of lower priority: this BACKUP outranks the holder and
+   * preempts it once the master-down timer runs out. Keeps the first since the last state change;
+   * true when this is it.
+   */
+  noteLowerAdvert(name: string, at = now()): boolean {
+    const s = this.states.get(name);
+    if (!s || s.state !== 'BACKUP' || s.lowerAdvertSince) return false;
+    this.states.set(name, { ...s, lowerAdvertSince: at });
+    return true;
   }
 
   /** keepalived died: whatever it said last no longer holds (a kill -9 of its VRRP child sends nothing). */

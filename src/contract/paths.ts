@@ -34,6 +34,14 @@ export const PREFER_NAME_PREFIX = 'cplb_prefer_';
 export const PREFER_FILE_PREFIX = 'prefer-';
 export const preferFile = (instance: string): string => `${RUN_DIR}/${PREFER_FILE_PREFIX}${instance}`;
 export const PREFER_TTL_MS = 120_000;
+/**
+ * cplbctl creates it on a holder a moment before another host preempts it: the agent then drops new
+ * SYNs to its proxy, so connections in flight finish before the client's ARP follows the VIP, and
+ * new ones are resent a second later, to the new holder. cplbctl removes it after the hand-off; the
+ * agent ignores and removes one older than QUIESCE_TTL_MS.
+ */
+export const QUIESCE_FILE = `${RUN_DIR}/quiesce`;
+export const QUIESCE_TTL_MS = 30_000;
 export const NOTIFY_FIFO = `${RUN_DIR}/notify.fifo`;
 export const STATUS_SOCKET = `${RUN_DIR}/agent.sock`;
 export const STATUS_FILE = `${RUN_DIR}/status`;

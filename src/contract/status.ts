@@ -27,6 +27,11 @@ export interface InstanceStatus {
   state: string;
   priority: number | undefined;
   since: string;
+  /**
+   * The first advert of lower priority this BACKUP discarded since its state last changed: it will
+   * preempt the holder two adverts later (a hand-off; older agents: absent).
+   */
+  lowerAdvertSince?: string;
 }
 
 export interface UpstreamStatus {

@@ -7,6 +7,7 @@
  */
 import { canonicalIp } from '../contract/net.js';
 import type { AgentStatus } from '../contract/status.js';
+import { PREFERRED_PRIORITY } from '../render/keepalived.js';
 
 export interface HandOffInstance {
   name: string;
@@ -19,6 +20,8 @@ export interface HandOffHostView {
   status?: AgentStatus;
   /** Every address on the host now (`ip -o addr`). */
   addresses: readonly string[];
+  /** The host's clock when it was read (ms since the epoch). */
+  clockMs?: number;
 }
 
 export interface HandOffMove {
@@ -88,4 +91,21 @@ export function handOffDone(
     const to = hosts.find((h) => h.name === m.to);
     return to !== undefined && m.vips.every((v) => holds(to, [v])) && !holds(holder, m.vips);
   });
+}
+
+/**
+ * How long before the preemption the holder stops taking new connections: longer than a request
+ * takes, shorter than the second after which a client resends a dropped SYN (by then to the new holder).
+ */
+export const QUIESCE_LEAD_MS = 500;
+
+/**
+ * From the new holder's first discarded advert (`firstLowerMs`, its clock, as is `hostNowMs`): ms
+ * from now until the holder should quiesce. The advert before it was the last it accepted, so its
+ * master-down timer (3 adverts plus the skew of priority 254) runs out two adverts after this one.
+ */
+export function quiesceDelayMs(firstLowerMs: number, hostNowMs: number, advertSeconds: number): number {
+  const advert = advertSeconds * 1000;
+  const preemptAt = firstLowerMs + 2 * advert + ((256 - PREFERRED_PRIORITY) * advert) / 256;
+  return Math.max(0, preemptAt - QUIESCE_LEAD_MS - hostNowMs);
 }

@@ -5,14 +5,20 @@
  */
 import { maxAdvertSeconds } from '../config/cluster.js';
 import type { Cluster } from '../config/types.js';
-import { KEEPALIVED_CONF, PREFER_NAME_PREFIX, preferFile } from '../contract/paths.js';
+import { KEEPALIVED_CONF, PREFER_NAME_PREFIX, preferFile, QUIESCE_FILE } from '../contract/paths.js';
 import { shq } from '../contract/quote.js';
 import { sectionBody, sections } from '../contract/script.js';
 import type { AgentStatus } from '../contract/status.js';
-import { handOffDone, planHandOff, type HandOffHostView, type HandOffMove } from '../plan/handoff.js';
+import {
+  handOffDone,
+  planHandOff,
+  quiesceDelayMs,
+  type HandOffHostView,
+  type HandOffMove,
+} from '../plan/handoff.js';
 import type { Remote } from '../ssh/index.js';
 import { AGENT_STATUS_SH } from './host-snapshot.js';
-import { parseIpOneline, SH_HEAD } from './sh.js';
+import { nsToMs, parseIpOneline, SH_HEAD } from './sh.js';
 
 export interface HandOffResult {
   /** What moved (empty when the holder held nothing, or nothing could move). */
@@ -23,7 +29,8 @@ export interface HandOffResult {
   notMoved?: string;
 }
 
-const HOLDING_SH = `${SH_HEAD}${AGENT_STATUS_SH}m addr; ip -o addr show 2>/dev/null
+const HOLDING_SH = `${SH_HEAD}m clock; now
+${AGENT_STATUS_SH}m addr; ip -o addr show 2>/dev/null
 m end
 `;
 
@@ -40,7 +47,8 @@ export async function readHolding(remote: Remote): Promise<HandOffHostView> {
     // no status: a host we know nothing about takes no VIP
   }
   const addresses = parseIpOneline(sectionBody(list, 'addr') ?? '').map((a) => a.address);
-  return { name: remote.name, ...(status ? { status } : {}), addresses };
+  const clockMs = nsToMs(sectionBody(list, 'clock'));
+  return { name: remote.name, ...(status ? { status } : {}), addresses, ...(clockMs ? { clockMs } : {}) };
 }
 
 /** The preempting host waits out a master-down interval (3 adverts); the rest is margin. */
@@ -63,6 +71,32 @@ async function setPreferred(remote: Remote, instances: readonly string[], on: bo
     .split('\n')
     .filter((l) => l.startsWith('lacks '))
     .map((l) => l.slice('lacks '.length));
+}
+
+/** Creates or removes the holder's quiesce file. */
+async function setQuiesce(remote: Remote, on: boolean): Promise<void> {
+  const f = shq(QUIESCE_FILE);
+  await remote.exec(on ? `: >${f}` : `rm -f ${f}`, { timeoutMs: 15_000 });
+}
+
+/**
+ * When (this machine's clock) to quiesce the holder, from the first new holder that reports its
+ * first discarded advert (on its own clock, read together with it at `readAt`); undefined until one does.
+ */
+function quiesceTime(
+  cluster: Cluster,
+  moves: readonly HandOffMove[],
+  views: readonly HandOffHostView[],
+  readAt: number,
+): number | undefined {
+  const times = moves.flatMap((m) => {
+    const v = views.find((x) => x.name === m.to);
+    const since = v?.status?.instances.find((i) => i.name === m.instance)?.lowerAdvertSince;
+    const inst = cluster.cplb.vrrpInstances.find((i) => i.name === m.instance);
+    if (!since || !v?.clockMs || !inst) return [];
+    return [readAt + quiesceDelayMs(Date.parse(since), v.clockMs, inst.advertIntervalSeconds)];
+  });
+  return times.length ? Math.min(...times) : undefined;
 }
 
 /**
@@ -92,6 +126,8 @@ export async function handOffVips(opts: {
   for (const m of plan.moves) byHost.set(m.to, [...(byHost.get(m.to) ?? []), m.instance]);
   const remoteOf = (name: string) => all.find((r) => r.name === name)!;
   const t0 = Date.now();
+  let quiesced: Promise<unknown> | undefined;
+  let quiesceTimer: NodeJS.Timeout | undefined;
   try {
     const lacking = (
       await Promise.all(
@@ -107,8 +143,19 @@ export async function handOffVips(opts: {
       };
     const deadline = t0 + handOffWaitMs(cluster);
     const watched = [holder, ...[...byHost.keys()].map(remoteOf)];
+    let quiesceAt: number | undefined;
     while (!signal.aborted) {
+      const readAt = Date.now();
       const now = await Promise.all(watched.map(readHolding));
+      // Once a new holder says when it will preempt, the holder stops taking new connections a moment
+      // before: those in flight finish while the client's ARP still points at it.
+      if (quiesceAt === undefined) {
+        quiesceAt = quiesceTime(cluster, plan.moves, now, readAt);
+        if (quiesceAt !== undefined)
+          quiesceTimer = setTimeout(() => {
+            quiesced = setQuiesce(holder, true).catch(() => undefined);
+          }, quiesceAt - Date.now());
+      }
       if (handOffDone(plan.moves, now[0]!, now)) {
         return {
           moves: plan.moves,
@@ -124,11 +171,16 @@ export async function handOffVips(opts: {
       notMoved: `${[...byHost.keys()].join(', ')} did not take the VIP within ${Math.round((Date.now() - t0) / 1000)} s`,
     };
   } finally {
+    clearTimeout(quiesceTimer);
     // Always: a host left preferred would take the VIP back after every later failover. (Its agent
     // removes a forgotten file after PREFER_TTL_MS, should this not reach it.)
-    await Promise.all(
-      [...byHost].map(([name, insts]) => setPreferred(remoteOf(name), insts, false).catch(() => undefined)),
-    );
+    await Promise.all([
+      ...[...byHost].map(([name, insts]) =>
+        setPreferred(remoteOf(name), insts, false).catch(() => undefined),
+      ),
+      // After the move; its agent also ignores one older than QUIESCE_TTL_MS.
+      quiesced ? quiesced.then(() => setQuiesce(holder, false)).catch(() => undefined) : undefined,
+    ]);
   }
 }
 

@@ -20,7 +20,7 @@ import { VERSION } from '../../src/contract/version.js';
 import { labDown, labHosts, labUp, type LabHost, type LabInfo } from '../../src/lab/index.js';
 import { agentStatus, pinAgentBuild, sh } from './apply-probes.js';
 import { cli, type CliResult } from './apply-support.js';
-import { clientLoad, holderSampler, holdersOf } from './under-load.js';
+import { clientLoad, holderSampler, holdersOf, straddlesMove } from './under-load.js';
 
 const execFileAsync = promisify(execFile);
 const NAME = 't-upgrade';
@@ -124,7 +124,14 @@ describe('upgrading the agent under client load (plain)', () => {
     );
     console.log(
       `[plain] upgrade: apply ${applyMs} ms, ${l.failures.length} failed of ${l.attempts} connections (dense client: ${d.failures.length} of ${d.attempts}), ` +
-        `${s.single}/${s.samples} samples with one holder (${s.empty.length} with none, ${s.bad.length} with two), hand-off gap ${Math.round(gapMs)} ms (longest with no holder), overlap ${overlapMs.toFixed(1)} ms (longest with two), ` +
+        `${s.single}/${s.samples} samples with one holder (${s.empty.length} with none, ${s.bad.length - s.empty.length} with two; ${
+          s.bad.filter((b) =>
+            straddlesMove(
+              b,
+              events.map((e) => e.ms),
+            ),
+          ).length
+        } of these read across the move), hand-off gap ${Math.round(gapMs)} ms (longest with no holder), overlap ${overlapMs.toFixed(1)} ms (longest with two), ` +
         `holds: ${timeline.map((x) => `${x.host} ${x.startMs - t0}..${x.open ? 'end' : x.endMs - t0}`).join(', ')}`,
     );
 
@@ -141,12 +148,13 @@ describe('upgrading the agent under client load (plain)', () => {
     }
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(l.failures, JSON.stringify(l.failures)).toEqual([]);
-    // The dense client is reported, not held to 0: a connection in flight through the old holder at
-    // the instant the new one takes the VIP is reset once the client's ARP follows (1 of ~460 in 2 of
-    // 6 runs). The 100 ms client is the issue's bar.
-    if (d.failures.length) console.log(`[plain] dense client failures: ${JSON.stringify(d.failures)}`);
-    expect(s.bad, JSON.stringify(s.bad)).toEqual([]);
-    expect(s.empty, JSON.stringify(s.empty)).toEqual([]);
+    expect(d.failures, JSON.stringify(d.failures)).toEqual([]);
+    // Every sample saw one holder, but for one whose reads straddled the move itself (the monitors
+    // time the move: no gap, above).
+    const moveTimes = events.map((e) => e.ms);
+    const unexplained = s.bad.filter((b) => !straddlesMove(b, moveTimes));
+    expect(unexplained, JSON.stringify(s.bad)).toEqual([]);
+    expect(s.bad.length).toBeLessThanOrEqual(1);
     expect(s.last).toHaveLength(1);
     // The monitors' timestamps are three processes' reading times on a shared machine, a few ms
     // apart; a graceful stop's gap is the skew time, 220 ms.
@@ -162,6 +170,19 @@ describe('upgrading the agent under client load (plain)', () => {
     // The old holder kept the VIP until every other host ran build B with its keepalived in BACKUP,
     // one of them ready to preempt it, and gave it up before its own new agent started.
     const first = timeline.find((x) => x.host === holder)!;
+    // The old holder quiesced (dropped new SYNs) just before the new one preempted it: without it, a
+    // connection in flight at that instant was reset once the client's ARP followed the VIP (1 of
+    // ~460 of the 25 ms client in 2 of 6 runs).
+    const quiesce = (await sh(NAME, holder!, 'cat /var/log/cplb-agent.log'))
+      .split('\n')
+      .filter((x) => x.includes('msg="quiescing for a hand-off'))
+      .map((x) => Date.parse(/^time="?([^"\s]+)/.exec(x)?.[1] ?? ''))
+      .find((ms) => ms >= t0);
+    expect(quiesce, 'the old holder never quiesced').toBeDefined();
+    console.log(
+      `[plain] upgrade: the old holder quiesced ${first.endMs - quiesce!} ms before it lost the VIP`,
+    );
+    expect(quiesce!).toBeLessThan(first.endMs);
     expect(first.open, 'the old holder never gave the VIP up').toBe(false);
     for (const h of others) {
       // The agent's logfmt lines: time="ISO" ... msg="vrrp state" ... state=BACKUP.

@@ -66,7 +66,7 @@ export function clientLoad(address: string, port = 6443, everyMs = 100): { stop(
 export interface HolderReport {
   samples: number;
   /** Samples whose holder count was not allowed, with who held the VIP then. */
-  bad: { at: number; holders: string[] }[];
+  bad: { at: number; holders: string[]; fromMs: number; toMs: number }[];
   /** When (ms from the start) a sample saw no holder at all. */
   empty: number[];
   /** How many samples saw exactly one holder. */
@@ -101,7 +101,10 @@ export function holderSampler(
       const holders = await holdersOf(hosts, vip);
       report.samples++;
       report.last = holders;
-      if (!allowed(holders.length)) report.bad.push({ at: started - t0, holders });
+      // fromMs..toMs (epoch): the hosts are read one by one in there, so a sample straddling a move
+      // can count the VIP on both hosts, or on neither, whatever the truth (see straddlesMove).
+      if (!allowed(holders.length))
+        report.bad.push({ at: started - t0, holders, fromMs: started, toMs: Date.now() });
       if (holders.length === 0) report.empty.push(started - t0);
       if (holders.length === 1) report.single++;
       await sleep(Math.max(0, (opts.everyMs ?? 100) - (Date.now() - started)));
@@ -114,4 +117,17 @@ export function holderSampler(
       return report;
     },
   };
+}
+
+/**
+ * Whether a VIP address event (`ip -ts monitor` times, epoch ms) fell inside the sample's reading
+ * window: then its count says nothing (one host read before the move, another after). The slack
+ * covers the monitors' own reading delay.
+ */
+export function straddlesMove(
+  sample: { fromMs: number; toMs: number },
+  eventsMs: readonly number[],
+  slackMs = 5,
+): boolean {
+  return eventsMs.some((ms) => ms >= sample.fromMs - slackMs && ms <= sample.toMs + slackMs);
 }

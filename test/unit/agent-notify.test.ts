@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LineSplitter, parseNotifyLine } from '../../src/agent/notify.js';
-import { VrrpStates } from '../../src/agent/vrrp.js';
+import { lowerAdvertOf, VrrpStates } from '../../src/agent/vrrp.js';
 
 describe('notify fifo lines', () => {
   it('parses instance lines as keepalived 2.2.7 writes them', () => {
@@ -44,5 +44,27 @@ describe('VrrpStates', () => {
     expect(v.list()).toMatchObject([{ name: 'k0s-vip-0', state: 'STOP' }]);
     v.expect([]);
     expect(v.list()).toEqual([]);
+  });
+});
+
+describe('a hand-off seen from the new holder', () => {
+  it("reads keepalived's discard line, and keeps the first discard of a BACKUP until its state changes", () => {
+    expect(
+      lowerAdvertOf('(k0s-vip-0) received lower priority (200) advert from 198.18.0.11 - discarding'),
+    ).toBe('k0s-vip-0');
+    expect(lowerAdvertOf('(k0s-vip-0) Entering MASTER STATE')).toBeUndefined();
+    const v = new VrrpStates();
+    v.expect(['k0s-vip-0']);
+    // Not yet BACKUP: nothing to note.
+    expect(v.noteLowerAdvert('k0s-vip-0', 't0')).toBe(false);
+    v.apply({ kind: 'INSTANCE', name: 'k0s-vip-0', state: 'BACKUP', priority: 200 });
+    expect(v.noteLowerAdvert('k0s-vip-0', 't1')).toBe(true);
+    expect(v.noteLowerAdvert('k0s-vip-0', 't2')).toBe(false);
+    expect(v.list()[0]).toMatchObject({ state: 'BACKUP', lowerAdvertSince: 't1' });
+    // The same state with another priority keeps it; MASTER drops it.
+    v.apply({ kind: 'INSTANCE', name: 'k0s-vip-0', state: 'BACKUP', priority: 254 });
+    expect(v.list()[0]).toMatchObject({ lowerAdvertSince: 't1' });
+    v.apply({ kind: 'INSTANCE', name: 'k0s-vip-0', state: 'MASTER', priority: 254 });
+    expect(v.list()[0]!.lowerAdvertSince).toBeUndefined();
   });
 });

@@ -1,7 +1,13 @@
 /** Which host takes each VIP a holder is about to give up (make-before-break). */
 import { describe, expect, it } from 'vitest';
 import type { AgentStatus } from '../../src/contract/status.js';
-import { handOffDone, planHandOff, type HandOffHostView } from '../../src/plan/handoff.js';
+import {
+  handOffDone,
+  planHandOff,
+  QUIESCE_LEAD_MS,
+  quiesceDelayMs,
+  type HandOffHostView,
+} from '../../src/plan/handoff.js';
 
 const V0 = { name: 'k0s-vip-0', vips: ['198.18.0.100'] };
 const V1 = { name: 'k0s-vip-1', vips: ['fd00::100'] };
@@ -84,5 +90,15 @@ describe('planHandOff', () => {
     expect(handOffDone(v6, host('c1', {}), [host('c1', {}), host('c2', {}, { held: ['fd00::100'] })])).toBe(
       true,
     );
+  });
+});
+
+describe('quiesceDelayMs', () => {
+  it('quiesces the holder QUIESCE_LEAD_MS before the preemption: two adverts and the skew of 254 after the first discarded advert', () => {
+    // 1 s adverts: preempts at first + 2000 + 7.8 ms; quiesce 500 ms before.
+    expect(quiesceDelayMs(10_000, 10_400, 1)).toBeCloseTo(12_007.8125 - 500 - 10_400, 3);
+    expect(QUIESCE_LEAD_MS).toBe(500);
+    // VRRPv3 at 0.1 s: the preemption is closer than the lead: at once.
+    expect(quiesceDelayMs(10_000, 10_050, 0.1)).toBe(0);
   });
 });
