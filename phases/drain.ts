@@ -6,16 +6,16 @@ import {
   describeHolders,
   handOffBoundMs,
   setMarker,
-  targetHost,
+  reachableTarget,
   waitForHolders,
 } from '../src/verify/drain.js';
 import { handOffVips, logHandOff } from '../src/verify/handoff.js';
 import type { InspectState } from '../src/verify/state.js';
 
 /**
- * `cplbctl drain HOST`: the marker on the host, then wait until its agent acts on it, the host holds
- * no VIP and another holds each. The last host that could hold the VIPs is refused before anything
- * changes, unless --force.
+ * `cplbctl drain HOST`: another host takes the VIPs (make-before-break), then the marker on the
+ * host; then wait until its agent acts on it, the host holds no VIP and another holds each. The last
+ * host that could hold the VIPs is refused before anything changes, unless --force.
  */
 export const drainPhase: Phase<InspectState, Host> = {
   title: 'Drain the host',
@@ -23,20 +23,9 @@ export const drainPhase: Phase<InspectState, Host> = {
   async run(ctx) {
     const { state } = ctx;
     const req = state.options.drain!;
-    const target = targetHost(state, req.query);
+    const { target, remote, snap } = reachableTarget(state, 'drain');
     const log = ctx.logFor(target);
-    const remote = state.remotes.get(target.name);
-    const snap = state.snapshots.get(target.name);
-    if (!remote || !snap)
-      throw new CplbError(
-        `cannot drain: ${state.unreachable.get(target.name) ?? state.hostErrors.get(target.name) ?? 'not read'}`,
-        {
-          code: 'HOST_UNREACHABLE',
-          fault: 'remote',
-          host: target.name,
-        },
-      );
-    const already = snap.drained;
+    const already = snap!.drained;
     const forcedLast = already ? undefined : assertNotLast(state, target, req.force);
     if (forcedLast) log.warn(`${forcedLast}: draining anyway (--force), the VIPs lose their holder`);
     const t0 = Date.now();

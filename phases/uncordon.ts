@@ -5,7 +5,7 @@ import {
   describeHolders,
   handOffBoundMs,
   setMarker,
-  targetHost,
+  reachableTarget,
   waitForHolders,
 } from '../src/verify/drain.js';
 import type { InspectState } from '../src/verify/state.js';
@@ -20,15 +20,8 @@ export const uncordonPhase: Phase<InspectState, Host> = {
   shouldRun: (ctx) => ctx.state.options.drain?.action === 'uncordon',
   async run(ctx) {
     const { state } = ctx;
-    const target = targetHost(state, state.options.drain!.query);
+    const { target, remote } = reachableTarget(state, 'uncordon');
     const log = ctx.logFor(target);
-    const remote = state.remotes.get(target.name);
-    if (!remote)
-      throw new CplbError(`cannot uncordon: ${state.unreachable.get(target.name) ?? 'not connected'}`, {
-        code: 'HOST_UNREACHABLE',
-        fault: 'remote',
-        host: target.name,
-      });
     const changed = await setMarker(remote, false);
     log.info(changed ? 'drain marker removed: the host may take a VIP again' : 'not drained');
     const result = await waitForHolders(

@@ -12,6 +12,7 @@ import { CplbError } from '../core/errors.js';
 import { drainRefusal, matchHost, type Candidate } from '../plan/drain.js';
 import { dialHostOf, loadSshConfig, resolveAlias, type Remote } from '../ssh/index.js';
 import { readHolding } from './handoff.js';
+import type { HostSnapshot } from './host-snapshot.js';
 import { reachableHosts, type DrainOutcome, type InspectState } from './state.js';
 
 /** The controller HOST names, or a usage error (exit 2) naming what was tried. */
@@ -37,6 +38,26 @@ export function targetHost(state: InspectState, query: string): Host {
       hint: '`cplbctl status FILE` lists the controllers and their hostnames',
     });
   return match.host.host;
+}
+
+/**
+ * The controller HOST names and its connection (and, for drain, its snapshot); an unreachable or
+ * unread host is an error naming why.
+ */
+export function reachableTarget(
+  state: InspectState,
+  verb: 'drain' | 'uncordon',
+): { target: Host; remote: Remote; snap: HostSnapshot | undefined } {
+  const target = targetHost(state, state.options.drain!.query);
+  const remote = state.remotes.get(target.name);
+  const snap = state.snapshots.get(target.name);
+  // drain decides on the snapshot (already drained? the last host?); uncordon only removes a file.
+  if (!remote || (verb === 'drain' && !snap))
+    throw new CplbError(
+      `cannot ${verb}: ${state.unreachable.get(target.name) ?? state.hostErrors.get(target.name) ?? 'not read'}`,
+      { code: 'HOST_UNREACHABLE', fault: 'remote', host: target.name },
+    );
+  return { target, remote, snap };
 }
 
 /** Each controller as the last-host decision sees it, from the snapshots read under the lock. */
