@@ -7,7 +7,6 @@
  */
 import { canonicalIp } from '../contract/net.js';
 import type { AgentStatus } from '../contract/status.js';
-import { PREFERRED_PRIORITY } from '../render/keepalived.js';
 
 export interface HandOffInstance {
   name: string;
@@ -94,18 +93,21 @@ export function handOffDone(
 }
 
 /**
- * How long before the preemption the holder stops taking new connections: longer than a request
- * takes, shorter than the second after which a client resends a dropped SYN (by then to the new holder).
+ * The new holder discards the holder's adverts from the first after its priority rose; its
+ * master-down timer runs from the advert before, so it preempts after the third discard: keepalived
+ * 2.2.7 did so 0.14-0.72 s after it (lab and CI). The holder quiesces QUIESCE_LEAD_MS before that
+ * third discard, for at most QUIESCE_MAX_MS: long enough for a request in flight to finish, and short
+ * of the second after which a client resends a dropped SYN, so the resent one meets the new holder
+ * (a window over a second dropped it twice: a 3 s wait, seen once in CI).
  */
-export const QUIESCE_LEAD_MS = 500;
+export const QUIESCE_LEAD_MS = 200;
+export const QUIESCE_MAX_MS = 950;
 
 /**
- * From the new holder's first discarded advert (`firstLowerMs`, its clock, as is `hostNowMs`): ms
- * from now until the holder should quiesce. The advert before it was the last it accepted, so its
- * master-down timer (3 adverts plus the skew of priority 254) runs out two adverts after this one.
+ * From the new holder's first discarded advert (`firstLowerMs`, on its clock, as is `hostNowMs`): ms
+ * from now until the holder should quiesce.
  */
 export function quiesceDelayMs(firstLowerMs: number, hostNowMs: number, advertSeconds: number): number {
-  const advert = advertSeconds * 1000;
-  const preemptAt = firstLowerMs + 2 * advert + ((256 - PREFERRED_PRIORITY) * advert) / 256;
-  return Math.max(0, preemptAt - QUIESCE_LEAD_MS - hostNowMs);
+  const thirdDiscard = firstLowerMs + 2 * advertSeconds * 1000;
+  return Math.max(0, thirdDiscard - QUIESCE_LEAD_MS - hostNowMs);
 }

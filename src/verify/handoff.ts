@@ -12,6 +12,7 @@ import type { AgentStatus } from '../contract/status.js';
 import {
   handOffDone,
   planHandOff,
+  QUIESCE_MAX_MS,
   quiesceDelayMs,
   type HandOffHostView,
   type HandOffMove,
@@ -154,6 +155,10 @@ export async function handOffVips(opts: {
         if (quiesceAt !== undefined)
           quiesceTimer = setTimeout(() => {
             quiesced = setQuiesce(holder, true).catch(() => undefined);
+            // No move yet: a SYN dropped now must find the holder open when it is resent.
+            quiesceTimer = setTimeout(() => {
+              quiesced = quiesced?.then(() => setQuiesce(holder, false)).catch(() => undefined);
+            }, QUIESCE_MAX_MS);
           }, quiesceAt - Date.now());
       }
       if (handOffDone(plan.moves, now[0]!, now)) {
