@@ -1,5 +1,5 @@
 import type { ApplyState } from '../src/apply/state.js';
-import { checkSegment } from '../src/apply/preflight.js';
+import { checkSegment, segmentClearText } from '../src/apply/preflight.js';
 import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
 import { PREFLIGHT_PHASE, probeToolsMissing } from '../src/plan/preflight.js';
@@ -21,7 +21,6 @@ export const preflightPhase = perHost<ApplyState, Host>({
       );
       return;
     }
-    const n = await checkSegment(ctx.state, host);
-    ctx.log.info(`the segment is clear (${n} probe${n === 1 ? '' : 's'})`);
+    ctx.log.info(segmentClearText(await checkSegment(ctx.state, host)));
   },
 });

@@ -4,7 +4,7 @@ import type { Host } from '../src/config/types.js';
 import { perHost } from '../src/pipeline/index.js';
 import { KEEPALIVED_CONF } from '../src/contract/paths.js';
 import { keepalivedConfigTest } from '../src/apply/current-files.js';
-import { checkSegment } from '../src/apply/preflight.js';
+import { checkSegment, segmentClearText } from '../src/apply/preflight.js';
 import { probeToolsMissing } from '../src/plan/preflight.js';
 
 /**
@@ -34,8 +34,7 @@ export const prepareHostsPhase = perHost<ApplyState, Host>({
       host.name,
     );
     if (probeToolsMissing(ctx.state.cluster, ctx.state.facts.get(host.name)!).length) {
-      const n = await checkSegment(ctx.state, host);
-      ctx.log.info(`the segment is clear (${n} probe${n === 1 ? '' : 's'})`);
+      ctx.log.info(segmentClearText(await checkSegment(ctx.state, host)));
     }
   },
 });

@@ -11,27 +11,52 @@ import { parseProbeOutput, probeScript, probeScriptSeconds } from '../plan/prefl
 import type { ApplyState } from './state.js';
 import { remoteOf } from './state.js';
 
+/** What a host's checks found nothing wrong with, for the log. */
+export interface SegmentClear {
+  probes: number;
+  /** Adverts the listens heard, and how many of them came from this cluster's controllers. */
+  adverts: number;
+  ours: number;
+  /** The first listen heard no advert while a controller held a VIP, so it listened again. */
+  relistened: boolean;
+}
+
 /**
  * Runs this host's probes and throws when the segment is not safe (PREFLIGHT_FAILED, exit 2) or a
- * probe could not run (PREFLIGHT_PROBE, exit 1). Returns how many probes ran, for the log.
+ * probe could not run (PREFLIGHT_PROBE, exit 1).
  */
-export async function checkSegment(state: ApplyState, host: Host): Promise<number> {
+export async function checkSegment(state: ApplyState, host: Host): Promise<SegmentClear> {
   const probes = probesFor(state.cluster, host, state.facts);
-  if (probes.length === 0) return 0;
+  if (probes.length === 0) return { probes: 0, adverts: 0, ours: 0, relistened: false };
   const list = probes.map((p) => p.probe);
-  const res = await remoteOf(state, host).exec(probeScript(list), {
-    timeoutMs: (probeScriptSeconds(list) + 20) * 1000,
-  });
-  const { findings, failures } = judgeProbes(
-    state.cluster,
-    host,
-    state.facts,
-    probes,
-    parseProbeOutput(res.stdout, list.length),
-  );
-  if (findings.length) throw preflightError(host.name, findings);
-  if (failures.length) throw probeFailedError(host.name, failures);
-  return probes.length;
+  const once = async () => {
+    const res = await remoteOf(state, host).exec(probeScript(list), {
+      timeoutMs: (probeScriptSeconds(list) + 20) * 1000,
+    });
+    return judgeProbes(state.cluster, host, state.facts, probes, parseProbeOutput(res.stdout, list.length));
+  };
+  let r = await once();
+  // A controller holding a VIP advertises every interval: a listen that heard no advert at all, not
+  // even ours, was deaf (tcpdump started late on a busy host), and its "clear" proves nothing.
+  const held = [...state.facts.values()].some((f) => f.interfaces.some((i) => i.vipsHeld.length > 0));
+  const deaf = () =>
+    r.findings.length === 0 && r.failures.length === 0 && r.listens > 0 && r.adverts === 0 && held;
+  const relistened = deaf();
+  if (relistened) r = await once();
+  if (r.findings.length) throw preflightError(host.name, r.findings);
+  if (r.failures.length) throw probeFailedError(host.name, r.failures);
+  return { probes: probes.length, adverts: r.adverts, ours: r.ours, relistened };
+}
+
+/** `the segment is clear (2 probes; heard 3 adverts, 3 of this cluster)`. */
+export function segmentClearText(c: SegmentClear): string {
+  const heard = c.probes
+    ? `; heard ${c.adverts} advert${c.adverts === 1 ? '' : 's'}, ${c.ours} of this cluster`
+    : '';
+  const again = c.relistened
+    ? "; the first listen heard none, not even this cluster's, so it listened again"
+    : '';
+  return `the segment is clear (${c.probes} probe${c.probes === 1 ? '' : 's'}${heard}${again})`;
 }
 
 export type { PreflightFinding };

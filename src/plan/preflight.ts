@@ -128,7 +128,13 @@ export function judgeProbes(
   facts: ReadonlyMap<string, HostFacts>,
   probes: readonly InstanceProbe[],
   outputs: readonly ProbeOutput[],
-): { findings: PreflightFinding[]; failures: ProbeFailure[] } {
+): {
+  findings: PreflightFinding[];
+  failures: ProbeFailure[];
+  listens: number;
+  adverts: number;
+  ours: number;
+} {
   const all = cluster.controllers.map((h) => facts.get(h.name)).filter((f) => f !== undefined);
   const ourAddresses = new Set(
     all.flatMap((f) => f.interfaces.flatMap((i) => i.addresses.map((a) => canonicalIp(a.address)))),
@@ -136,6 +142,7 @@ export function judgeProbes(
   const ourMacs = new Set(all.flatMap((f) => f.interfaces.map((i) => i.mac.toLowerCase())));
   const findings: PreflightFinding[] = [];
   const failures: ProbeFailure[] = [];
+  const heard = { listens: 0, adverts: 0, ours: 0 };
   probes.forEach(({ probe, instances }, i) => {
     const out = outputs[i] ?? { rc: null, text: '' };
     const first = instances[0]!;
@@ -149,7 +156,11 @@ export function judgeProbes(
     if (probe.kind === 'listen') {
       // 124: timeout ended the listen, as planned. Anything else: tcpdump could not listen.
       if (out.rc !== 124 && out.rc !== 0) return failed(`tcpdump could not listen on ${probe.iface}`);
-      const foreign = parseAdverts(out.text).filter((a) => !ourAddresses.has(canonicalIp(a.source)));
+      const adverts = parseAdverts(out.text);
+      const foreign = adverts.filter((a) => !ourAddresses.has(canonicalIp(a.source)));
+      heard.listens++;
+      heard.adverts += adverts.length;
+      heard.ours += adverts.length - foreign.length;
       for (const inst of instances) {
         const clash = foreign.filter((a) => a.vrid === inst.virtualRouterID && a.family === familyOf(inst));
         const sources = [...new Set(clash.map((a) => a.source))];
@@ -186,7 +197,7 @@ export function judgeProbes(
         'its VRRP adverts would not arrive and both hosts would hold the VIP: fix the route or firewall between them (ICMP echo and IP protocol 112 must pass), or correct unicastPeers',
       );
   });
-  return { findings, failures };
+  return { findings, failures, ...heard };
 }
 
 /** One host's findings as one error: exit 2, nothing was changed. */

@@ -255,6 +255,16 @@ describe('the verdict', () => {
     expect(err.message).toContain('k0s-vip-0: another VRRP router');
   });
 
+  it('counts what the listens heard, and how much of it came from the controllers', () => {
+    const ours = TCPDUMP.replace('198.18.0.200', '198.18.0.13');
+    const c = cluster('multicast');
+    const all = TCPDUMP.split('\n').filter((l) => l.includes('Advertisement')).length;
+    expect(judge(c, 1, [{ rc: 124, text: ours }])).toMatchObject({ listens: 1, adverts: all });
+    expect(judge(c, 1, [{ rc: 124, text: '' }])).toMatchObject({ listens: 1, adverts: 0, ours: 0 });
+    const mixed = judge(c, 1, [{ rc: 124, text: TCPDUMP }]);
+    expect(mixed.ours).toBeLessThan(mixed.adverts);
+  });
+
   it('our own adverts, other IDs and the other family are no finding', () => {
     const ours = TCPDUMP.replace('198.18.0.200', '198.18.0.13');
     expect(judge(cluster('multicast'), 1, [{ rc: 124, text: ours }]).findings).toEqual([]);
