@@ -1,6 +1,7 @@
 /** The pre-flight checks' remote step: one script per host, judged against every controller's facts. */
 import type { Host } from '../config/types.js';
 import {
+  deafListen,
   judgeProbes,
   preflightError,
   probeFailedError,
@@ -36,12 +37,7 @@ export async function checkSegment(state: ApplyState, host: Host): Promise<Segme
     return judgeProbes(state.cluster, host, state.facts, probes, parseProbeOutput(res.stdout, list.length));
   };
   let r = await once();
-  // A controller holding a VIP advertises every interval: a listen that heard no advert at all, not
-  // even ours, was deaf (tcpdump started late on a busy host), and its "clear" proves nothing.
-  const held = [...state.facts.values()].some((f) => f.interfaces.some((i) => i.vipsHeld.length > 0));
-  const deaf = () =>
-    r.findings.length === 0 && r.failures.length === 0 && r.listens > 0 && r.adverts === 0 && held;
-  const relistened = deaf();
+  const relistened = deafListen(r, state.facts);
   if (relistened) r = await once();
   if (r.findings.length) throw preflightError(host.name, r.findings);
   if (r.failures.length) throw probeFailedError(host.name, r.failures);

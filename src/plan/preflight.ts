@@ -223,3 +223,22 @@ export function probeFailedError(host: string, failures: readonly ProbeFailure[]
     hint: 'nothing was changed on any host; the pre-flight tools (tcpdump, arping, ndisc6, ping) must run as root on the host',
   });
 }
+
+/**
+ * A controller holding a VIP advertises every interval: a listen that found nothing wrong and heard
+ * no advert at all, not even ours, was deaf (tcpdump started late on a busy host), and its "clear"
+ * proves nothing.
+ */
+export function deafListen(
+  verdict: { findings: readonly unknown[]; failures: readonly unknown[]; listens: number; adverts: number },
+  facts: ReadonlyMap<string, HostFacts>,
+): boolean {
+  const held = [...facts.values()].some((f) => f.interfaces.some((i) => i.vipsHeld.length > 0));
+  return (
+    verdict.findings.length === 0 &&
+    verdict.failures.length === 0 &&
+    verdict.listens > 0 &&
+    verdict.adverts === 0 &&
+    held
+  );
+}

@@ -14,6 +14,7 @@ import type { HostFacts } from '../../src/plan/facts.js';
 import { packagePlan } from '../../src/plan/packages.js';
 import { plan } from '../../src/plan/plan.js';
 import {
+  deafListen,
   judgeProbes,
   neededProbeTools,
   preflightError,
@@ -263,6 +264,16 @@ describe('the verdict', () => {
     expect(judge(c, 1, [{ rc: 124, text: '' }])).toMatchObject({ listens: 1, adverts: 0, ours: 0 });
     const mixed = judge(c, 1, [{ rc: 124, text: TCPDUMP }]);
     expect(mixed.ours).toBeLessThan(mixed.adverts);
+  });
+
+  it('a listen that heard nothing while a controller holds a VIP is deaf; on a fresh segment it is not', () => {
+    const c = cluster('multicast');
+    const held = labFactsAll((n) => (n === 11 ? { vipsHeld: ['198.18.0.100'] } : {}));
+    const silent = judge(c, 1, [{ rc: 124, text: '' }], held);
+    expect(deafListen(silent, factsMap(held))).toBe(true);
+    expect(deafListen(silent, factsMap(labFactsAll()))).toBe(false);
+    const ours = judge(c, 1, [{ rc: 124, text: TCPDUMP.replace('198.18.0.200', '198.18.0.13') }], held);
+    expect(deafListen(ours, factsMap(held))).toBe(false);
   });
 
   it('our own adverts, other IDs and the other family are no finding', () => {
