@@ -3,8 +3,7 @@
  * watching the VIPs move. The agent does the work (src/agent: the marker puts its track file to
  * FAULT); these only set the marker and watch what keepalived does about it.
  */
-import { maxAdvertSeconds, vipAddresses } from '../config/cluster.js';
-import { canonicalIp } from '../contract/net.js';
+import { maxAdvertSeconds } from '../config/cluster.js';
 import type { Host } from '../config/types.js';
 import { DRAIN_FILE } from '../contract/paths.js';
 import { shq } from '../contract/quote.js';
@@ -12,6 +11,7 @@ import { CplbError } from '../core/errors.js';
 import { drainRefusal, matchHost, type Candidate } from '../plan/drain.js';
 import { dialHostOf, loadSshConfig, resolveAlias, type Remote } from '../ssh/index.js';
 import { readHolding } from './handoff.js';
+import { vipsAmong } from './host-report.js';
 import type { HostSnapshot } from './host-snapshot.js';
 import { reachableHosts, type DrainOutcome, type InspectState } from './state.js';
 
@@ -111,11 +111,7 @@ export async function currentHolders(
   const drainedByAgent = new Set<string>();
   for (const [name, r] of read) {
     if (r.status?.health.drained === true) drainedByAgent.add(name);
-    const here = new Set(r.addresses.map(canonicalIp));
-    held.set(
-      name,
-      vipAddresses(state.cluster).filter((v) => here.has(canonicalIp(v))),
-    );
+    held.set(name, vipsAmong(state.cluster, r.addresses));
   }
   const vips = state.cluster.cplb.vrrpInstances.flatMap((inst) =>
     inst.vips.map((v) => ({

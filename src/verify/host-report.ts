@@ -80,7 +80,15 @@ function expectedRedirects(cluster: Cluster): ExpectedRedirect[] {
 }
 
 export function vipsOn(cluster: Cluster, snap: Pick<HostSnapshot, 'addresses'>): string[] {
-  const here = new Set(snap.addresses.map((a) => canonicalIp(a.address)));
+  return vipsAmong(
+    cluster,
+    snap.addresses.map((a) => a.address),
+  );
+}
+
+/** The cluster's VIPs among a host's addresses, however each is written. */
+export function vipsAmong(cluster: Cluster, addresses: readonly string[]): string[] {
+  const here = new Set(addresses.map(canonicalIp));
   return vipAddresses(cluster).filter((v) => here.has(canonicalIp(v)));
 }
 
