@@ -377,52 +377,52 @@ export class IptablesRules {
    * second, to the new holder. Connections already open go on and drain. remove() takes it away.
    */
   refuseNewConnections(): Promise<void> {
-    return this.serial(async () => {
-      const ports = guardPorts(this.rules);
-      for (const family of this.families()) {
-        if (!this.touched.has(family)) continue;
-        const bin = this.binaries(family).iptables;
-        for (const port of ports) {
-          const res = await this.run(bin, [
-            '-w',
-            '5',
-            '-t',
-            'filter',
-            '-I',
-            this.opts.chain,
-            '1',
-            ...refuseSpec(port),
-          ]);
-          if (res.code !== 0)
-            this.opts.log.warn('could not refuse new connections while stopping', {
-              family,
-              port,
-              error: res.stderr.trim(),
-            });
-        }
-      }
+    return this.forEachRefuseRule(async (bin, port, family) => {
+      const res = await this.run(bin, [
+        '-w',
+        '5',
+        '-t',
+        'filter',
+        '-I',
+        this.opts.chain,
+        '1',
+        ...refuseSpec(port),
+      ]);
+      if (res.code !== 0)
+        this.opts.log.warn('could not refuse new connections while stopping', {
+          family,
+          port,
+          error: res.stderr.trim(),
+        });
     });
   }
 
   /** Takes refuseNewConnections back (a hand-off's quiesce that ended): deletes every copy of the rule. */
   allowNewConnections(): Promise<void> {
+    return this.forEachRefuseRule(async (bin, port) => {
+      for (let i = 0; i < 8; i++) {
+        const res = await this.run(bin, [
+          '-w',
+          '5',
+          '-t',
+          'filter',
+          '-D',
+          this.opts.chain,
+          ...refuseSpec(port),
+        ]);
+        if (res.code !== 0) break;
+      }
+    });
+  }
+
+  /** The refuse rule's places: each guarded proxy port, in each family this agent touched. */
+  private forEachRefuseRule(fn: (bin: string, port: number, family: Family) => Promise<void>): Promise<void> {
     return this.serial(async () => {
+      const ports = guardPorts(this.rules);
       for (const family of this.families()) {
         if (!this.touched.has(family)) continue;
         const bin = this.binaries(family).iptables;
-        for (const port of guardPorts(this.rules))
-          for (let i = 0; i < 8; i++) {
-            const res = await this.run(bin, [
-              '-w',
-              '5',
-              '-t',
-              'filter',
-              '-D',
-              this.opts.chain,
-              ...refuseSpec(port),
-            ]);
-            if (res.code !== 0) break;
-          }
+        for (const port of ports) await fn(bin, port, family);
       }
     });
   }
